@@ -11,6 +11,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// KVM's paravirtual CPUID leaves.
+const (
+	kvmCPUIDSignature = 0x40000000
+	kvmCPUIDFeatures  = 0x40000001
+)
+
 // vcpu is one virtual CPU: its KVM fd, its mmap'ed struct kvm_run, and the
 // OS thread it runs on (locked for its whole life, so that a signal can kick
 // it out of KVM_RUN).
@@ -42,8 +48,16 @@ func (vm *VM) newVCPU(id int, mmapSize int, cpuid *kvm.CPUID) (*vcpu, error) {
 		e := &ids.Entries[i]
 		switch e.Function {
 		case 1:
-			// Initial APIC ID and logical processor count.
+			// Initial APIC ID and logical processor count; the hypervisor
+			// bit tells the guest to look at the 0x40000000 leaves.
 			e.Ebx = e.Ebx&0x0000FFFF | uint32(id)<<24 | uint32(vm.cfg.CPUs)<<16
+			e.Ecx |= 1 << 31
+		case kvmCPUIDSignature:
+			// KVM leaves the signature to userspace: "KVMKVMKVM\0\0\0" makes
+			// Linux use kvm-clock and the other paravirtual features in
+			// leaf 0x40000001.
+			e.Eax = kvmCPUIDFeatures
+			e.Ebx, e.Ecx, e.Edx = 0x4b4d564b, 0x564b4d56, 0x4d
 		case 0xB, 0x1F:
 			e.Edx = uint32(id) // x2APIC ID
 		case 0xA:

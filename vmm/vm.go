@@ -19,6 +19,7 @@ import (
 
 	"github.com/bobuhiro11/gokvm/kvm"
 	"github.com/govmm/govmm/devices/bus"
+	"github.com/govmm/govmm/devices/rtc"
 	"github.com/govmm/govmm/devices/serial"
 	"github.com/govmm/govmm/memory"
 	"golang.org/x/sys/unix"
@@ -203,6 +204,7 @@ func (vm *VM) createDevices() error {
 		h          bus.Handler
 	}{
 		{serial.COM1Port, serial.Size, vm.uart},
+		{rtc.Port, rtc.Size, rtc.New(nil)},
 		{resetControlPort, 1, resetPort{vm}},
 		{i8042CommandPort, 1, i8042Port{vm}},
 	} {
