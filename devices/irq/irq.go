@@ -27,3 +27,26 @@ type MSISender interface {
 type Line interface {
 	SetLevel(high bool) error
 }
+
+// IOEvents turns guest writes into eventfd signals inside the kernel (KVM
+// ioeventfd), so that a device goroutine is woken without a vCPU exit to
+// userspace. fd is an eventfd the device owns (unix.Eventfd); addr is a
+// guest-physical MMIO address, size the write width in bytes (1, 2, 4 or
+// 8), and match, if not nil, restricts the event to writes of that value
+// (a virtio queue notification carries the queue index). Register and
+// Unregister must be called with identical arguments.
+type IOEvents interface {
+	RegisterIOEvent(fd int, addr uint64, size uint32, match *uint64) error
+	UnregisterIOEvent(fd int, addr uint64, size uint32, match *uint64) error
+}
+
+// MSIRoutes binds eventfds to MSI messages inside the kernel (KVM irqfd
+// with a GSI route per message), so that a device goroutine raises an MSI
+// by writing the eventfd. AddMSIRoute returns a handle for the route;
+// UpdateMSIRoute retargets it when the guest reprograms the vector (an
+// MSI-X table write); RemoveMSIRoute unbinds fd and frees the route.
+type MSIRoutes interface {
+	AddMSIRoute(fd int, m MSI) (route uint32, err error)
+	UpdateMSIRoute(route uint32, m MSI) error
+	RemoveMSIRoute(fd int, route uint32) error
+}
