@@ -4,22 +4,13 @@ package vmm
 const (
 	// resetControlPort is the PC's Reset Control Register (also the FADT
 	// RESET_REG): writing a value with RST_CPU (bit 2) set resets the system.
-	resetControlPort = 0xCF9
-	resetCPU         = 1 << 2
+	// It shares ports with the PCI configuration address register; the
+	// PCI ConfigIO handler passes byte writes at 0xCF9 to it.
+	resetCPU = 1 << 2
 	// i8042CommandPort: command 0xFE pulses the CPU reset line.
 	i8042CommandPort = 0x64
 	i8042Reset       = 0xFE
 )
-
-// resetPort is the 0xCF9 reset control register.
-type resetPort struct{ vm *VM }
-
-func (p resetPort) Read(_ uint64, d []byte) { clear(d) }
-func (p resetPort) Write(_ uint64, d []byte) {
-	if len(d) > 0 && d[0]&resetCPU != 0 {
-		p.vm.stop(ExitReset, nil)
-	}
-}
 
 // i8042Port is the command/status port of an absent keyboard controller that
 // still honours the reset command, the last-resort reboot path of Linux.

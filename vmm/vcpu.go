@@ -107,7 +107,9 @@ func (c *vcpu) loop() error {
 			c.handleIO(r)
 		case kvm.EXITMMIO:
 			c.handleMMIO(r)
-		case kvm.EXITINTR, kvm.EXITHLT, kvm.EXITIRQWINDOWOPEN:
+		case kvm.EXITUNKNOWN, kvm.EXITINTR, kvm.EXITHLT, kvm.EXITIRQWINDOWOPEN:
+			// KVM_RUN returned EINTR or EAGAIN (an AP still waiting for
+			// its SIPI leaves exit_reason untouched): just enter again.
 		case kvm.EXITSHUTDOWN:
 			return c.fatal("triple fault (KVM_EXIT_SHUTDOWN)")
 		case kvm.EXITFAILENTRY:

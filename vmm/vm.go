@@ -19,6 +19,7 @@ import (
 
 	"github.com/bobuhiro11/gokvm/kvm"
 	"github.com/govmm/govmm/devices/bus"
+	"github.com/govmm/govmm/devices/pci"
 	"github.com/govmm/govmm/devices/rtc"
 	"github.com/govmm/govmm/devices/serial"
 	"github.com/govmm/govmm/memory"
@@ -68,6 +69,8 @@ type VM struct {
 	mmio   bus.Bus
 	vcpus  []*vcpu
 	uart   *serial.UART
+	pci    *pci.Segment
+	routes *gsiRouter
 	boot   *bootImage
 	layout Layout
 
@@ -137,6 +140,9 @@ func (vm *VM) create(p *prepared) error {
 	if err := kvm.CreatePIT2(vm.vmFd); err != nil {
 		return fmt.Errorf("KVM_CREATE_PIT2: %w", err)
 	}
+	if vm.routes, err = newGSIRouter(vm.vmFd); err != nil {
+		return err
+	}
 	if err := vm.createMemory(); err != nil {
 		return err
 	}
@@ -205,7 +211,6 @@ func (vm *VM) createDevices() error {
 	}{
 		{serial.COM1Port, serial.Size, vm.uart},
 		{rtc.Port, rtc.Size, rtc.New(nil)},
-		{resetControlPort, 1, resetPort{vm}},
 		{i8042CommandPort, 1, i8042Port{vm}},
 	} {
 		if err := vm.pio.Insert(d.base, d.size, d.h); err != nil {
