@@ -32,6 +32,13 @@ type Config struct {
 	Logger *slog.Logger
 	// KVMPath is the KVM device; empty means /dev/kvm.
 	KVMPath string
+	// IOMMU is the guest-visible IOMMU every PCI device sits behind.
+	IOMMU IOMMUConfig
+	// IOMMUEvents, if not empty, is a file that receives every notifier
+	// event of every device address space as JSON lines.
+	IOMMUEvents string
+	// Devices lists extra PCI devices by name: "edu" (the DMA test device).
+	Devices []string
 }
 
 // Limits on a Config.
@@ -121,6 +128,19 @@ func prepare(cfg Config) (*prepared, error) {
 	l, err := NewLayout(cfg.Memory)
 	if err != nil {
 		return nil, &ConfigError{Err: err}
+	}
+	if cfg.IOMMU.Kind == "vtd" {
+		if err := cfg.IOMMU.VTD.Validate(); err != nil {
+			return nil, configErr("--iommu: %v", err)
+		}
+	}
+	if cfg.IOMMUEvents != "" && cfg.IOMMU.Kind == "" {
+		return nil, configErr("--iommu-events needs an --iommu")
+	}
+	for _, d := range cfg.Devices {
+		if d != "edu" {
+			return nil, configErr("--device %q: want edu", d)
+		}
 	}
 	p := &prepared{cfg: cfg, kernel: k, layout: l}
 	if cfg.Initrd != "" {

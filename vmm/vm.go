@@ -22,6 +22,8 @@ import (
 	"github.com/govmm/govmm/devices/pci"
 	"github.com/govmm/govmm/devices/rtc"
 	"github.com/govmm/govmm/devices/serial"
+	"github.com/govmm/govmm/devices/vtd"
+	"github.com/govmm/govmm/notifier/eventlog"
 	"github.com/govmm/govmm/memory"
 	"golang.org/x/sys/unix"
 )
@@ -71,6 +73,8 @@ type VM struct {
 	uart   *serial.UART
 	pci    *pci.Segment
 	routes *gsiRouter
+	vtd    *vtd.Unit
+	events *eventlog.Log
 	boot   *bootImage
 	layout Layout
 
@@ -144,6 +148,9 @@ func (vm *VM) create(p *prepared) error {
 		return err
 	}
 	if err := vm.createMemory(); err != nil {
+		return err
+	}
+	if err := vm.createIOMMU(); err != nil {
 		return err
 	}
 	if err := vm.createDevices(); err != nil {
@@ -319,6 +326,10 @@ func (vm *VM) Close() error {
 	}
 	vm.ram = nil
 	var errs []error
+	if vm.events != nil {
+		errs = append(errs, vm.events.Close())
+		vm.events = nil
+	}
 	if vm.vmFd != 0 {
 		errs = append(errs, unix.Close(int(vm.vmFd)))
 		vm.vmFd = 0

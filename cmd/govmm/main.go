@@ -78,7 +78,14 @@ func runVM(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		cpus     = fs.Int("cpus", 1, "number of vCPUs (1-255), each on its own host thread")
 		serialTo = fs.String("serial", "stdio", "where the COM1 console goes: \"stdio\" (input from stdin, output to stdout) or a FILE to write output to")
 		logLevel = fs.String("log-level", "info", "VMM diagnostics on stderr: debug, info, warn or error")
+		iommu    = fs.String("iommu", "", "guest-visible IOMMU that every PCI device sits behind: \"vtd\" (Intel VT-d at 0xFED90000) with options, e.g. vtd,aw-bits=48,caching-mode=on,device-iotlb=off,pt=on")
+		events   = fs.String("iommu-events", "", "write every IOMMU notifier event (map, unmap, deviotlb_unmap) of every device as JSON lines to this file")
+		devices  []string
 	)
+	fs.Func("device", "add a PCI device (repeatable): \"edu\" (a DMA test engine, 1234:11e8)", func(v string) error {
+		devices = append(devices, v)
+		return nil
+	})
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: govmm run --kernel K [flags]\n\nBoots a Linux kernel under KVM. With --serial stdio and a terminal on stdin,\nCtrl-A x quits.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -110,9 +117,15 @@ func runVM(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "govmm run: --memory: %v\n", err)
 		return exitUsage
 	}
+	iommuCfg, err := vmm.ParseIOMMU(*iommu)
+	if err != nil {
+		fmt.Fprintf(stderr, "govmm run: --iommu: %v\n", err)
+		return exitUsage
+	}
 	cfg := vmm.Config{
 		Kernel: *kernel, Initrd: *initrd, Cmdline: *cmdline,
 		Memory: mem, CPUs: *cpus, Logger: logger,
+		IOMMU: iommuCfg, IOMMUEvents: *events, Devices: devices,
 	}
 	var console *terminal
 	switch *serialTo {

@@ -45,7 +45,7 @@ type Config struct {
 	MMIO32, MMIO64, IO Window
 
 	// PRT lists the legacy INTx routes of devices on the host bridge's
-	// first bus (its _PRT, ACPI 6.5 §6.2.13). Leave it empty when every
+	// first bus (its _PRT, ACPI 6.5 §6.2, "_PRT (PCI Routing Table)"). Leave it empty when every
 	// device uses MSI or MSI-X only; Linux then warns "PCI INT A: no GSI"
 	// for any device whose Interrupt Pin register is not 0.
 	PRT []PCIRoute
@@ -77,8 +77,8 @@ const (
 	// LocalAPICAddr is the local APICs' register base (MADT Local Interrupt
 	// Controller Address). The MSI window [LocalAPICAddr, +LocalAPICSize)
 	// is kept free of every other range.
-	LocalAPICAddr = 0xFEE0_0000
-	LocalAPICSize = 0x10_0000
+	LocalAPICAddr = 0xFEE0_0000 // MADT Local Interrupt Controller Address
+	LocalAPICSize = 0x10_0000   // the MSI window, 1 MiB
 	// IOAPICSize is the span reserved for the IOAPIC's registers when
 	// checking for overlaps: one 4 KiB page.
 	IOAPICSize = 0x1000
@@ -90,8 +90,8 @@ const (
 // Window is a range of guest-physical addresses or I/O ports:
 // [Base, Base+Size). Size 0 means "none".
 type Window struct {
-	Base uint64
-	Size uint64
+	Base uint64 // first address or port
+	Size uint64 // length in bytes (or ports); 0 means no window
 }
 
 // End returns the first address after the window.
@@ -135,19 +135,19 @@ func (e ECAM) Window() Window {
 // SerialPort is a 16550-compatible UART: 8 I/O ports from Port, on ISA IRQ
 // IRQ (0-15).
 type SerialPort struct {
-	Port uint16
-	IRQ  uint8
+	Port uint16 // first of the 8 I/O ports, e.g. 0x3F8
+	IRQ  uint8  // ISA IRQ, 1-15 but not 2
 }
 
-// COM1 is the standard first serial port.
+// COM1 is the standard first serial port: ports 0x3F8-0x3FF, ISA IRQ 4.
 var COM1 = SerialPort{Port: 0x3F8, IRQ: 4}
 
-// PCIRoute is one _PRT entry (ACPI 6.5 §6.2.13, "_PRT (PCI Routing
+// PCIRoute is one _PRT entry (ACPI 6.5 §6.2, "_PRT (PCI Routing
 // Table)"): INTx pin Pin (0 = INTA to 3 = INTD) of every function of device
 // Device (0-31) on the host bridge's bus asserts GSI, a level-triggered,
 // active-low, shared interrupt on the IOAPIC.
 type PCIRoute struct {
-	Device uint8
-	Pin    uint8
-	GSI    uint32
+	Device uint8  // PCI device number on the root bus, 0-31
+	Pin    uint8  // 0 = INTA, 1 = INTB, 2 = INTC, 3 = INTD
+	GSI    uint32 // the IOAPIC input the pin is wired to
 }

@@ -8,9 +8,9 @@ type AddressWidth uint8
 
 // Address Space descriptor widths.
 const (
-	Word  AddressWidth = 16
-	DWord AddressWidth = 32
-	QWord AddressWidth = 64
+	Word  AddressWidth = 16 // Word Address Space descriptor, 16 bytes
+	DWord AddressWidth = 32 // DWord Address Space descriptor, 26 bytes
+	QWord AddressWidth = 64 // QWord Address Space descriptor, 46 bytes
 )
 
 // ResourceType is the Resource Type byte of an Address Space descriptor
@@ -19,24 +19,22 @@ type ResourceType uint8
 
 // Resource types.
 const (
-	MemoryRange    ResourceType = 0
-	IORange        ResourceType = 1
-	BusNumberRange ResourceType = 2
+	MemoryRange    ResourceType = 0 // memory addresses
+	IORange        ResourceType = 1 // I/O ports
+	BusNumberRange ResourceType = 2 // PCI bus numbers
 )
 
 // Type-specific flags of an Address Space descriptor (ACPI 6.5 §6.4.3.5,
 // "Resource Type Specific Flags").
 const (
-	// Memory ranges: _RW (bit 0) and _MEM (bits 2:1).
-	MemReadWrite      = 1 << 0
-	MemNonCacheable   = 0 << 1
-	MemCacheable      = 1 << 1
-	MemWriteCombining = 2 << 1
-	MemPrefetchable   = 3 << 1
-	// I/O ranges: _RNG (bits 1:0).
-	IONonISAOnly  = 1
-	IOISAOnly     = 2
-	IOEntireRange = 3
+	MemReadWrite      = 1 << 0 // memory: _RW, writable
+	MemNonCacheable   = 0 << 1 // memory: _MEM = non-cacheable
+	MemCacheable      = 1 << 1 // memory: _MEM = cacheable
+	MemWriteCombining = 2 << 1 // memory: _MEM = write-combining
+	MemPrefetchable   = 3 << 1 // memory: _MEM = prefetchable
+	IONonISAOnly      = 1      // I/O: _RNG, only the non-ISA ranges
+	IOISAOnly         = 2      // I/O: _RNG, only the ISA ranges
+	IOEntireRange     = 3      // I/O: _RNG, the whole range
 )
 
 // AddressSpace is a Word, DWord or QWord Address Space descriptor (ACPI 6.5
@@ -49,18 +47,18 @@ const (
 // or IO* constants). Granularity, Min, Max, Translation and Length are the
 // _GRA, _MIN, _MAX, _TRA and _LEN fields, each Width bits wide.
 type AddressSpace struct {
-	Width             AddressWidth
-	Type              ResourceType
-	Producer          bool
-	SubtractiveDecode bool
-	MinFixed          bool
-	MaxFixed          bool
-	TypeFlags         uint8
-	Granularity       uint64
-	Min               uint64
-	Max               uint64
-	Translation       uint64
-	Length            uint64
+	Width             AddressWidth // Word, DWord or QWord
+	Type              ResourceType // MemoryRange, IORange or BusNumberRange
+	Producer          bool         // ResourceProducer (a bridge window)
+	SubtractiveDecode bool         // _DEC: subtractive rather than positive decode
+	MinFixed          bool         // _MIF: Min is fixed
+	MaxFixed          bool         // _MAF: Max is fixed
+	TypeFlags         uint8        // type-specific flags (Mem* or IO* constants)
+	Granularity       uint64       // _GRA
+	Min               uint64       // _MIN, first address
+	Max               uint64       // _MAX, last address
+	Translation       uint64       // _TRA, offset to the parent bus's addresses
+	Length            uint64       // _LEN, size; Max-Min+1 for a fixed window
 }
 
 // WordBusNumber returns the bus-number range [min, max] a PCI host bridge

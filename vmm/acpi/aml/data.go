@@ -4,14 +4,14 @@ import "fmt"
 
 // Data-object opcodes (ACPI 6.5 §20.2.3, "Data Objects Encoding").
 const (
-	zeroOp      = 0x00
-	oneOp       = 0x01
-	onesOp      = 0xFF
-	bytePrefix  = 0x0A
-	wordPrefix  = 0x0B
-	dwordPrefix = 0x0C
-	stringPrefx = 0x0D
-	qwordPrefix = 0x0E
+	zeroOp       = 0x00
+	oneOp        = 0x01
+	onesOp       = 0xFF
+	bytePrefix   = 0x0A
+	wordPrefix   = 0x0B
+	dwordPrefix  = 0x0C
+	stringPrefix = 0x0D
+	qwordPrefix  = 0x0E
 )
 
 // Integer is an AML integer constant (ACPI 6.5 §20.2.3 ComputationalData).
@@ -56,7 +56,7 @@ func (s String) AppendAML(dst []byte) ([]byte, error) {
 			return dst, fmt.Errorf("aml: string %q: byte %#02x at %d is not ASCII 0x01-0x7F", string(s), s[i], i)
 		}
 	}
-	dst = append(dst, stringPrefx)
+	dst = append(dst, stringPrefix)
 	dst = append(dst, s...)
 	return append(dst, 0), nil
 }
@@ -101,12 +101,13 @@ func (id EISAID) Value() (uint32, error) {
 	return v>>24 | (v>>8)&0xFF00 | (v<<8)&0xFF0000 | v<<24, nil
 }
 
-// AppendAML appends the compressed ID as a DWordPrefix integer, as iasl
-// does for EisaId().
+// AppendAML appends the compressed ID as an Integer (normally a
+// DWordPrefix constant; a value below 0x10000 takes the shorter form, as
+// iasl encodes EisaId()).
 func (id EISAID) AppendAML(dst []byte) ([]byte, error) {
 	v, err := id.Value()
 	if err != nil {
 		return dst, err
 	}
-	return append(dst, dwordPrefix, byte(v), byte(v>>8), byte(v>>16), byte(v>>24)), nil
+	return Integer(v).AppendAML(dst)
 }

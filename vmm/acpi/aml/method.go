@@ -15,10 +15,10 @@ const (
 // 0) and the TermList of Body. The package offers only the statements a
 // static platform description needs (Return of a constant or an argument).
 type Method struct {
-	Path       string
-	Args       int
-	Serialized bool
-	Body       []Object
+	Path       string   // the method's name path, e.g. "_OSC"
+	Args       int      // number of arguments, 0-7
+	Serialized bool     // whether the OS must serialize calls
+	Body       []Object // the statements
 }
 
 // AppendAML appends the encoding of m, or fails on a bad path, an argument
@@ -37,7 +37,7 @@ func (m Method) AppendAML(dst []byte) ([]byte, error) {
 // Return is the Return statement (ASL Return, ACPI 6.5 §19.6, DefReturn in
 // §20.2.5.3): ReturnOp and the value.
 type Return struct {
-	Value Object
+	Value Object // what the method returns
 }
 
 // AppendAML appends the encoding of r, or fails if it has no value.

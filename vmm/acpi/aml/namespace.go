@@ -11,8 +11,8 @@ const (
 // Name declares a named data object (ASL Name, ACPI 6.5 §19.6, DefName in
 // §20.2.5.1): NameOp, the NameString of Path, and Value.
 type Name struct {
-	Path  string
-	Value Object
+	Path  string // the object's name path, e.g. "_HID"
+	Value Object // its data
 }
 
 // AppendAML appends the encoding of n, or fails on a bad path or value.
@@ -32,8 +32,8 @@ func (n Name) AppendAML(dst []byte) ([]byte, error) {
 // Scope, ACPI 6.5 §19.6, DefScope in §20.2.5.1): ScopeOp, PkgLength, the
 // NameString of Path and the TermList of Body.
 type Scope struct {
-	Path string
-	Body []Object
+	Path string   // the scope opened, e.g. "_SB"
+	Body []Object // objects declared in it
 }
 
 // AppendAML appends the encoding of s, or fails on a bad path or body.
@@ -45,8 +45,8 @@ func (s Scope) AppendAML(dst []byte) ([]byte, error) {
 // §19.6, DefDevice in §20.2.5.2): ExtOpPrefix DeviceOp, PkgLength, the
 // NameString of Path and the TermList of Body.
 type Device struct {
-	Path string
-	Body []Object
+	Path string   // the device's name path, e.g. "PCI0"
+	Body []Object // its child objects (_HID, _CRS, ...)
 }
 
 // AppendAML appends the encoding of d, or fails on a bad path or body.

@@ -4,7 +4,7 @@ import "fmt"
 
 // MaxPkgLength is the largest value a PkgLength can encode (ACPI 6.5
 // §20.2.4): 28 bits, in four bytes.
-const MaxPkgLength = 1<<28 - 1
+const MaxPkgLength = 1<<28 - 1 // bytes
 
 // AppendPkgLength appends the PkgLength (ACPI 6.5 §20.2.4, "Package Length
 // Encoding") of an object whose contents after the PkgLength are n bytes

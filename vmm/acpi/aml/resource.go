@@ -40,10 +40,11 @@ func (rt ResourceTemplate) AppendAML(dst []byte) ([]byte, error) {
 // decode), the minimum and maximum base port, the base alignment and the
 // number of ports. For a fixed range Min == Max.
 type IO struct {
-	Decode16 bool
-	Min, Max uint16
-	Align    uint8
-	Length   uint8
+	Decode16 bool   // 16-bit decode (true) or 10-bit ISA decode
+	Min      uint16 // lowest base port
+	Max      uint16 // highest base port
+	Align    uint8  // base alignment in ports
+	Length   uint8  // number of ports
 }
 
 // AppendResource appends the 8-byte descriptor, or fails if Min > Max.
@@ -79,9 +80,9 @@ func (irqs IRQNoFlags) AppendResource(dst []byte) ([]byte, error) {
 // §6.4.3.4, ASL Memory32Fixed()): tag 0x86, length 9, the write-status flag
 // (bit 0 set for read-write), the base address and the length in bytes.
 type Memory32Fixed struct {
-	ReadWrite bool
-	Base      uint32
-	Length    uint32
+	ReadWrite bool   // writable (true) or read-only
+	Base      uint32 // first address
+	Length    uint32 // size in bytes
 }
 
 // AppendResource appends the 12-byte descriptor, or fails if the range
