@@ -23,8 +23,8 @@ import (
 	"github.com/govmm/govmm/devices/rtc"
 	"github.com/govmm/govmm/devices/serial"
 	"github.com/govmm/govmm/devices/vtd"
-	"github.com/govmm/govmm/notifier/eventlog"
 	"github.com/govmm/govmm/memory"
+	"github.com/govmm/govmm/notifier/eventlog"
 	"golang.org/x/sys/unix"
 )
 
