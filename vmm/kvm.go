@@ -72,7 +72,8 @@ const msiValidDevID = 1 << 0
 
 // signalMSI injects an MSI with KVM_SIGNAL_MSI. KVM returns 0 when the
 // message was blocked (e.g. by the guest's LAPIC state) and >0 when
-// delivered; both are success from the device's point of view.
+// delivered, both success from the device's point of view, and -1 (seen as
+// EPERM) when no local APIC accepts the destination.
 func signalMSI(vmFd uintptr, addr uint64, data, devID uint32, validDevID bool) error {
 	m := kvmMSI{AddrLo: uint32(addr), AddrHi: uint32(addr >> 32), Data: data, DevID: devID}
 	if validDevID {

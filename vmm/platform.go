@@ -106,6 +106,12 @@ func (vm *VM) writeACPI() (uint64, error) {
 	if err := vm.mem.WriteAt(t.Blob, acpiAddr); err != nil {
 		return 0, err
 	}
+	// With a hardware-reduced FADT and no EFI, Linux reboots by jumping to
+	// the real-mode reset vector: the code there writes RESET_VALUE to
+	// RESET_REG (0xCF9), which ends the VM as a reset.
+	if err := vm.mem.WriteAt(acpi.ResetVectorCode(), acpi.ResetVectorAddr); err != nil {
+		return 0, err
+	}
 	return t.RSDP, nil
 }
 

@@ -132,3 +132,5 @@ var (
 	_ irq.MSIRoutes = (*gsiRouter)(nil)
 	_ irq.IOEvents  = ioEvents{}
 )
+
+func msiFor(addr uint64, data uint32) irq.MSI { return irq.MSI{Addr: addr, Data: data} }
