@@ -1,0 +1,5 @@
+package virtioconsole_test
+
+import "runtime"
+
+func yield() { runtime.Gosched() }
