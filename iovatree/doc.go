@@ -68,8 +68,9 @@
 // requesting its four lines at once: one memory round trip per level that
 // is not in cache. Lookups in ascending order, as DMA streams make them,
 // are answered from the leaf of a previous lookup (the finger). Find,
-// Overlap, FindAddr and FreeRange never allocate; Insert allocates only
-// when a node splits; Remove appends to the slice it is given.
+// Overlap, OverlapSpan and FindAddr never allocate; Insert and FreeRange
+// allocate only to return an error, and Insert when a node splits; Remove
+// appends to the slice it is given.
 //
 // Memory is 1792 bytes per leaf and 3072 per inner node, reported exactly
 // by MemoryBytes: about 31 bytes per mapping for trees built in ascending

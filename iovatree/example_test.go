@@ -3,7 +3,9 @@ package iovatree_test
 import (
 	"errors"
 	"fmt"
+	"testing"
 
+	"github.com/govmm/govmm/dma"
 	"github.com/govmm/govmm/iovatree"
 )
 
@@ -105,4 +107,22 @@ func ExampleTree_Overlap() {
 	// Output:
 	// UNMAP [0x5000, 0x5fff] -> 0x9000 rw
 	// MAP [0x5000, 0x5fff] -> 0xa000 rw
+}
+
+// The permission bits are dma.Access's, so converting between them is a
+// plain type conversion.
+func TestPermMatchesDMAAccess(t *testing.T) {
+	tests := []struct {
+		p iovatree.Perm
+		a dma.Access
+	}{
+		{iovatree.PermRead, dma.Read},
+		{iovatree.PermWrite, dma.Write},
+		{iovatree.PermRW, dma.ReadWrite},
+	}
+	for _, tc := range tests {
+		if uint8(tc.p) != uint8(tc.a) {
+			t.Errorf("%v = %d, %v = %d", tc.p, tc.p, tc.a, tc.a)
+		}
+	}
 }

@@ -8,7 +8,8 @@ package iovatree
 // It fails with a *RangeError wrapping ErrZeroSize if size is 0, and
 // ErrNoSpace if there is no such address (including lo > hi). It does not
 // reserve the range: insert a mapping there before asking again. The cost
-// is one descent plus one step per mapping that lies in [lo, a).
+// is one descent plus one step per mapping that lies in [lo, a); it
+// allocates only to return an error.
 func (t *Tree) FreeRange(lo, hi, size, align uint64) (uint64, error) {
 	if size == 0 {
 		return 0, &RangeError{Op: "free range", Size: size, Lo: lo, Hi: hi, Align: align, Err: ErrZeroSize}

@@ -65,7 +65,8 @@ func (l *leaf) upper(x uint64) int {
 //   - fe, the index of the first mapping that ends at or after x (l.n if
 //     none).
 //
-// It reads one line of iova and one of last, requested together.
+// It reads the block's line of each of the four arrays, requested
+// together.
 func (l *leaf) counts(b int, x uint64) (up, fe int) {
 	n := l.n
 	base := (b & (leafBlocks - 1)) * blockLen
@@ -74,11 +75,21 @@ func (l *leaf) counts(b int, x uint64) (up, fe int) {
 	}
 	io := (*[blockLen]uint64)(l.iova[base : base+blockLen])
 	la := (*[blockLen]uint64)(l.last[base : base+blockLen])
+	a0, p0 := l.addr[base], l.perm[base]
 	c := b2i(io[0] <= x) + b2i(io[1] <= x) + b2i(io[2] <= x) + b2i(io[3] <= x) +
 		b2i(io[4] <= x) + b2i(io[5] <= x) + b2i(io[6] <= x) + b2i(io[7] <= x)
 	e := b2i(la[0] < x) + b2i(la[1] < x) + b2i(la[2] < x) + b2i(la[3] < x) +
 		b2i(la[4] < x) + b2i(la[5] < x) + b2i(la[6] < x) + b2i(la[7] < x)
-	return min(base+c, n), min(base+e, n)
+	up, fe = min(base+c, n), min(base+e, n)
+	// Every caller goes on to read the block's translated addresses and
+	// permissions (to return, move or remove mappings). Loading them
+	// here, alongside the keys, makes that one memory round trip
+	// instead of two. A stored permission is never above PermRW, so the
+	// test below never fires; it is what keeps the loads.
+	if b2i(p0 > PermRW)&b2i(a0 != 0) != 0 {
+		fe = n
+	}
+	return up, fe
 }
 
 // firstEnding returns the index of the first mapping whose last IOVA is
@@ -101,41 +112,47 @@ func (l *leaf) lookup(x uint64) (Mapping, bool) {
 	return l.get(i), true
 }
 
-// lookupBlock returns the mapping of l that contains x, given that x is
-// at or above the first IOVA of block b and below that of block b+1 (the
-// parent's summary says so): only block b is read. The block's lines of
-// all four arrays are requested before any of them arrives, so a lookup
-// costs one memory round trip, and nothing branches on their contents
-// until the end.
-func (l *leaf) lookupBlock(b int, x uint64) (Mapping, bool) {
+// spanBlock returns the lowest mapping of block b of l that overlaps
+// [first, last], given that the parent's summary places first in block b
+// (at or above the block's first IOVA and below the next block's, or below
+// the leaf's first IOVA for b == 0). Only block b is read: its lines of all
+// four arrays are requested before any of them arrives, so the leaf costs
+// one memory round trip. beyond reports that no mapping of the block ends
+// at or after first: the answer, if any, is the first mapping after the
+// block (for a lookup of one address, first == last, there is none).
+func (l *leaf) spanBlock(b int, first, last uint64) (m Mapping, found, beyond bool) {
 	n := l.n
 	base := (b & (leafBlocks - 1)) * blockLen
-	if base >= n { // x == 2^64-1 counted pad summaries
+	if base >= n { // first == 2^64-1 counted pad summaries
 		base = max(n-1, 0) &^ (blockLen - 1)
 	}
 	io := (*[blockLen]uint64)(l.iova[base : base+blockLen])
 	la := (*[blockLen]uint64)(l.last[base : base+blockLen])
 	a0, p0 := l.addr[base], l.perm[base]
-	// c: the first mapping of the block that ends at or after x (pads
-	// never end before x); it contains x if it starts at or below x,
-	// that is if fewer than u mappings end before x, where u counts those
-	// that start at or below x. Counting over both lines, rather than
-	// reading iova[c] once c is known, requests both at once.
-	c := b2i(la[0] < x) + b2i(la[1] < x) + b2i(la[2] < x) + b2i(la[3] < x) +
-		b2i(la[4] < x) + b2i(la[5] < x) + b2i(la[6] < x) + b2i(la[7] < x)
-	u := b2i(io[0] <= x) + b2i(io[1] <= x) + b2i(io[2] <= x) + b2i(io[3] <= x) +
-		b2i(io[4] <= x) + b2i(io[5] <= x) + b2i(io[6] <= x) + b2i(io[7] <= x)
+	// c: the first mapping of the block that ends at or after first (pads
+	// never end before it). It overlaps the range if it starts at or
+	// below last, that is if fewer than u mappings end before first,
+	// where u counts those that start at or below last. Counting over
+	// both lines, rather than reading iova[c] once c is known, requests
+	// both at once.
+	c := b2i(la[0] < first) + b2i(la[1] < first) + b2i(la[2] < first) + b2i(la[3] < first) +
+		b2i(la[4] < first) + b2i(la[5] < first) + b2i(la[6] < first) + b2i(la[7] < first)
+	u := b2i(io[0] <= last) + b2i(io[1] <= last) + b2i(io[2] <= last) + b2i(io[3] <= last) +
+		b2i(io[4] <= last) + b2i(io[5] <= last) + b2i(io[6] <= last) + b2i(io[7] <= last)
 	i := base + c
-	if c >= u || i >= n {
-		return Mapping{}, false
+	if c == blockLen || i >= n {
+		return Mapping{}, false, true
 	}
-	first, last := io[c&(blockLen-1)], la[c&(blockLen-1)]
+	if c >= u {
+		return Mapping{}, false, false
+	}
+	iv, lv := io[c&(blockLen-1)], la[c&(blockLen-1)]
 	// Select a0 and p0 when c == 0, without a branch: using them is
 	// what keeps their early loads.
 	keep := uint64(b2i(c != 0)) - 1 // all ones if c == 0
 	addr := l.addr[i&(leafCap-1)]&^keep | a0&keep
 	perm := l.perm[i&(leafCap-1)]&^Perm(keep) | p0&Perm(keep)
-	return Mapping{IOVA: first, Size: last - first + 1, Addr: addr, Perm: perm}, true
+	return Mapping{IOVA: iv, Size: lv - iv + 1, Addr: addr, Perm: perm}, true, false
 }
 
 // get returns mapping i.

@@ -19,11 +19,13 @@ import "sync/atomic"
 //     may run concurrently with each other (under RLock), but not with a
 //     writer. Find updates a lookup hint (the "finger") with atomic
 //     operations only, which is why concurrent readers are race-free.
-//   - An iteration is a reader for as long as it runs. Its loop body,
-//     called on the iterating goroutine, may itself call any method,
-//     writers included: the iterator notices the change and resumes after
-//     the last mapping it yielded. Mappings inserted behind that point are
-//     not visited; removed ones are never yielded afterwards.
+//   - An iteration (Range, Span, All) is a reader for as long as its loop
+//     runs. Its loop body may call readers; it may also call writers if
+//     the iterating goroutine holds the owner's exclusive lock (so that
+//     no other reader runs): the iterator notices the change and resumes
+//     with the first mapping that ends after the last one it yielded.
+//     Mappings inserted behind that point are not visited; removed ones
+//     are never yielded afterwards.
 type Tree struct {
 	rootInner *inner // root when height > 0
 	rootLeaf  *leaf  // root when height == 0; nil for an empty tree
@@ -105,11 +107,8 @@ func (t *Tree) leafFor(x uint64) *leaf {
 	if t.height == 0 {
 		return t.rootLeaf
 	}
-	nd := t.rootInner
-	for h := t.height; h > 1; h-- {
-		nd = nd.kids[nd.route(x)]
-	}
-	return nd.leaves[nd.route(x)]
+	nd, c := t.twigFor(x)
+	return nd.leaves[c]
 }
 
 // first returns the leftmost leaf, or nil for an empty tree.
