@@ -39,6 +39,16 @@ type Config struct {
 	IOMMUEvents string
 	// Devices lists extra PCI devices by name: "edu" (the DMA test device).
 	Devices []string
+	// Disks are virtio-blk disks, in PCI slot order.
+	Disks []DiskConfig
+	// RNG adds a virtio-rng device.
+	RNG bool
+	// Nets are virtio-net interfaces on host taps.
+	Nets []NetConfig
+	// VirtioConsole adds a virtio-console (the guest's hvc0) that takes
+	// the console input and writes to Serial as well; the guest then wants
+	// console=hvc0. COM1 stays for early boot messages.
+	VirtioConsole bool
 }
 
 // Limits on a Config.
@@ -141,6 +151,14 @@ func prepare(cfg Config) (*prepared, error) {
 		if d != "edu" {
 			return nil, configErr("--device %q: want edu", d)
 		}
+	}
+	for _, d := range cfg.Disks {
+		if _, err := os.Stat(d.Path); err != nil {
+			return nil, configErr("--disk: %v", err)
+		}
+	}
+	if n := len(cfg.Disks) + len(cfg.Nets) + len(cfg.Devices) + 2; n > 29 {
+		return nil, configErr("%d PCI devices do not fit in slots 3-31 of bus 0", n)
 	}
 	p := &prepared{cfg: cfg, kernel: k, layout: l}
 	if cfg.Initrd != "" {

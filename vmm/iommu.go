@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/govmm/govmm/devices/pci"
+	"github.com/govmm/govmm/devices/virtioiommu"
 	"github.com/govmm/govmm/devices/vtd"
 	"github.com/govmm/govmm/dma"
 	"github.com/govmm/govmm/notifier"
@@ -15,15 +16,23 @@ import (
 
 // IOMMUConfig selects the guest-visible IOMMU.
 type IOMMUConfig struct {
-	// Kind is "" (no IOMMU) or "vtd".
+	// Kind is "" (no IOMMU), "vtd" or "virtio".
 	Kind string
 	// VTD is the VT-d unit's configuration when Kind is "vtd".
 	VTD vtd.Config
+	// Virtio is the virtio-iommu's configuration when Kind is "virtio";
+	// its Endpoints are filled in by the VMM.
+	Virtio virtioiommu.Config
 }
 
-// ParseIOMMU parses the --iommu flag: "vtd" or "vtd,OPTIONS" where OPTIONS
-// are those of vtd.ParseConfig (aw-bits=39|48, caching-mode=on|off,
-// device-iotlb=on|off, pt=on|off). The empty string means no IOMMU.
+// viommuBDF is where the virtio-iommu sits: before every endpoint.
+var viommuBDF = pci.BDF{Device: 2}
+
+// ParseIOMMU parses the --iommu flag: "vtd[,OPTIONS]" where OPTIONS are
+// those of vtd.ParseConfig (aw-bits=39|48, caching-mode=on|off,
+// device-iotlb=on|off, pt=on|off), or "virtio[,OPTIONS]" with those of
+// virtioiommu.ParseConfig (aw-bits=N, granule=4k|..., domain-range=A-B,
+// bypass=on|off, max-mappings=N). The empty string means no IOMMU.
 func ParseIOMMU(s string) (IOMMUConfig, error) {
 	if s == "" {
 		return IOMMUConfig{}, nil
@@ -36,8 +45,14 @@ func ParseIOMMU(s string) (IOMMUConfig, error) {
 			return IOMMUConfig{}, err
 		}
 		return IOMMUConfig{Kind: "vtd", VTD: c}, nil
+	case "virtio":
+		c, err := virtioiommu.ParseConfig(opts)
+		if err != nil {
+			return IOMMUConfig{}, err
+		}
+		return IOMMUConfig{Kind: "virtio", Virtio: c}, nil
 	}
-	return IOMMUConfig{}, fmt.Errorf("unknown IOMMU %q: want vtd", kind)
+	return IOMMUConfig{}, fmt.Errorf("unknown IOMMU %q: want vtd or virtio", kind)
 }
 
 // createIOMMU creates the configured IOMMU, maps its registers and opens the
@@ -51,7 +66,7 @@ func (vm *VM) createIOMMU() error {
 		vm.events = l
 	}
 	switch vm.cfg.IOMMU.Kind {
-	case "":
+	case "", "virtio": // the virtio-iommu is a PCI device: createPCIDevices
 		return nil
 	case "vtd":
 		u, err := vtd.New(vm.cfg.IOMMU.VTD, vm.mem, msiSender{vmFd: vm.vmFd})
@@ -70,24 +85,74 @@ func (vm *VM) createIOMMU() error {
 
 // addressSpace returns the DMA address space of the PCI function at b and
 // attaches the event log to it.
-func (vm *VM) addressSpace(b pci.BDF) (dma.AddressSpace, error) {
-	if vm.vtd == nil {
-		return dma.Identity{}, nil
-	}
-	as := vm.vtd.AddressSpace(b.RequesterID())
-	if vm.events != nil {
-		kinds := notifier.Unmap
+// It returns nil when the device is not behind an IOMMU.
+func (vm *VM) addressSpace(b pci.BDF) (iommuSpace, error) {
+	var (
+		as    iommuSpace
+		kinds = notifier.Unmap
+	)
+	switch {
+	case vm.vtd != nil:
+		as = vm.vtd.AddressSpace(b.RequesterID())
 		if vm.cfg.IOMMU.VTD.CachingMode {
 			kinds |= notifier.Map
 		}
 		if vm.cfg.IOMMU.VTD.DeviceIOTLB {
 			kinds |= notifier.DevIOTLBUnmap
 		}
+	case vm.viommu != nil:
+		s, err := vm.viommu.AddressSpace(uint32(b.RequesterID()))
+		if err != nil {
+			return nil, err
+		}
+		as, kinds = s, notifier.Map|notifier.Unmap
+	default:
+		return nil, nil
+	}
+	if vm.events != nil {
 		if _, err := as.Register(vm.events, kinds, 0, math.MaxUint64); err != nil {
 			return nil, fmt.Errorf("--iommu-events on %v: %w", b, err)
 		}
 	}
 	return as, nil
+}
+
+// iommuSpace is a device address space of either IOMMU.
+type iommuSpace interface {
+	dma.AddressSpace
+	Register(n notifier.Notifier, kinds notifier.Kind, first, last uint64) (notifier.Handle, error)
+}
+
+// createVirtioIOMMU adds the virtio-iommu at viommuBDF with the given
+// endpoints. The IOMMU itself is not translated.
+func (vm *VM) createVirtioIOMMU(endpoints []pci.BDF) error {
+	cfg := vm.cfg.IOMMU.Virtio
+	cfg.Endpoints = nil
+	for _, b := range endpoints {
+		cfg.Endpoints = append(cfg.Endpoints, uint32(b.RequesterID()))
+	}
+	d, err := virtioiommu.New(cfg, vm.mem)
+	if err != nil {
+		return &ConfigError{Err: fmt.Errorf("--iommu virtio: %w", err)}
+	}
+	d.SetErrorHook(func(err error) { vm.log.Warn("virtio-iommu", "err", err) })
+	vm.viommu = d
+	vm.viommuEndpoints = endpoints
+	return vm.addVirtio(viommuBDF, d, "virtio-iommu", nil)
+}
+
+// viotConfig describes the virtio-iommu and its endpoints for the VIOT
+// table: one PCI-range node per endpoint, endpoint ID = requester ID.
+func (vm *VM) viotConfig() *acpi.VIOTConfig {
+	if vm.viommu == nil || len(vm.viommuEndpoints) == 0 {
+		return nil
+	}
+	c := &acpi.VIOTConfig{Segment: 0, BDF: viommuBDF.RequesterID()}
+	for _, b := range vm.viommuEndpoints {
+		rid := b.RequesterID()
+		c.Ranges = append(c.Ranges, acpi.VIOTPCIRange{EndpointStart: uint32(rid), BDFStart: rid, BDFEnd: rid})
+	}
+	return c
 }
 
 // dmarConfig describes the VT-d unit to the ACPI builder: one DRHD with

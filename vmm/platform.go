@@ -3,7 +3,6 @@ package vmm
 import (
 	"fmt"
 
-	"github.com/govmm/govmm/devices/edu"
 	"github.com/govmm/govmm/devices/pci"
 	"github.com/govmm/govmm/devices/serial"
 	"github.com/govmm/govmm/vmm/acpi"
@@ -50,31 +49,6 @@ func (vm *VM) createPlatform() error {
 	return vm.createPCIDevices()
 }
 
-// createPCIDevices adds the configured PCI devices from slot 3 up, each with
-// the DMA address space of its requester ID.
-func (vm *VM) createPCIDevices() error {
-	slot := uint8(3)
-	for _, name := range vm.cfg.Devices {
-		b := pci.BDF{Device: slot}
-		slot++
-		as, err := vm.addressSpace(b)
-		if err != nil {
-			return err
-		}
-		switch name {
-		case "edu":
-			d, err := edu.New(vm.mem, as, msiSender{vmFd: vm.vmFd})
-			if err != nil {
-				return fmt.Errorf("edu: %w", err)
-			}
-			if err := vm.pci.Add(b, d); err != nil {
-				return fmt.Errorf("edu at %v: %w", b, err)
-			}
-		}
-	}
-	return nil
-}
-
 // acpiConfig describes the machine to the ACPI table builder.
 func (vm *VM) acpiConfig() acpi.Config {
 	return acpi.Config{
@@ -91,6 +65,7 @@ func (vm *VM) acpiConfig() acpi.Config {
 		Serial:    []acpi.SerialPort{{Port: serial.COM1Port, IRQ: serial.COM1IRQ}},
 		CMOSRTC:   true,
 		DMAR:      vm.dmarConfig(),
+		VIOT:      vm.viotConfig(),
 	}
 }
 

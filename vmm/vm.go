@@ -22,6 +22,7 @@ import (
 	"github.com/govmm/govmm/devices/pci"
 	"github.com/govmm/govmm/devices/rtc"
 	"github.com/govmm/govmm/devices/serial"
+	"github.com/govmm/govmm/devices/virtioiommu"
 	"github.com/govmm/govmm/devices/vtd"
 	"github.com/govmm/govmm/memory"
 	"github.com/govmm/govmm/notifier/eventlog"
@@ -74,9 +75,14 @@ type VM struct {
 	pci    *pci.Segment
 	routes *gsiRouter
 	vtd    *vtd.Unit
-	events *eventlog.Log
-	boot   *bootImage
-	layout Layout
+	viommu *virtioiommu.Device
+	// viommuEndpoints are the functions behind the virtio-iommu.
+	viommuEndpoints []pci.BDF
+	events          *eventlog.Log
+	// closers release device resources (transports first, then back ends).
+	closers []func() error
+	boot    *bootImage
+	layout  Layout
 
 	stopped  atomic.Bool
 	stopOnce sync.Once
@@ -264,7 +270,7 @@ func (vm *VM) stop(reason ExitReason, err error) {
 // Run runs the guest until it powers off, resets, fails, or ctx is done. It
 // returns how the VM ended; err is non-nil only for ExitError.
 func (vm *VM) Run(ctx context.Context) (ExitReason, error) {
-	if vm.cfg.SerialInput != nil {
+	if vm.cfg.SerialInput != nil && !vm.cfg.VirtioConsole {
 		go vm.readInput()
 	}
 	var wg sync.WaitGroup
@@ -317,6 +323,11 @@ func (vm *VM) readInput() {
 // Close releases the VM's resources. It must not be called while Run is
 // running.
 func (vm *VM) Close() error {
+	var errs []error
+	for i := len(vm.closers) - 1; i >= 0; i-- {
+		errs = append(errs, vm.closers[i]())
+	}
+	vm.closers = nil
 	for _, c := range vm.vcpus {
 		c.close()
 	}
@@ -325,7 +336,6 @@ func (vm *VM) Close() error {
 		_ = unix.Munmap(b)
 	}
 	vm.ram = nil
-	var errs []error
 	if vm.events != nil {
 		errs = append(errs, vm.events.Close())
 		vm.events = nil

@@ -81,7 +81,27 @@ func runVM(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		iommu    = fs.String("iommu", "", "guest-visible IOMMU that every PCI device sits behind: \"vtd\" (Intel VT-d at 0xFED90000) with options, e.g. vtd,aw-bits=48,caching-mode=on,device-iotlb=off,pt=on")
 		events   = fs.String("iommu-events", "", "write every IOMMU notifier event (map, unmap, deviotlb_unmap) of every device as JSON lines to this file")
 		devices  []string
+		disks    []vmm.DiskConfig
+		rng      = fs.Bool("rng", false, "add a virtio-rng device (guest /dev/hwrng)")
+		console  = fs.String("console", "serial", "guest console device: \"serial\" (COM1, console=ttyS0) or \"virtio\" (virtio-console, console=hvc0; COM1 still prints early boot)")
+		nets     []vmm.NetConfig
 	)
+	fs.Func("net", "add a virtio-net interface on a host tap device (repeatable): tap=NAME[,mac=XX:XX:XX:XX:XX:XX]", func(v string) error {
+		n, err := vmm.ParseNet(v)
+		if err != nil {
+			return err
+		}
+		nets = append(nets, n)
+		return nil
+	})
+	fs.Func("disk", "add a virtio-blk disk backed by a raw image (repeatable): PATH[,readonly]", func(v string) error {
+		d, err := vmm.ParseDisk(v)
+		if err != nil {
+			return err
+		}
+		disks = append(disks, d)
+		return nil
+	})
 	fs.Func("device", "add a PCI device (repeatable): \"edu\" (a DMA test engine, 1234:11e8)", func(v string) error {
 		devices = append(devices, v)
 		return nil
@@ -126,19 +146,28 @@ func runVM(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		Kernel: *kernel, Initrd: *initrd, Cmdline: *cmdline,
 		Memory: mem, CPUs: *cpus, Logger: logger,
 		IOMMU: iommuCfg, IOMMUEvents: *events, Devices: devices,
+		Disks: disks, RNG: *rng, Nets: nets,
 	}
-	var console *terminal
+	switch *console {
+	case "serial":
+	case "virtio":
+		cfg.VirtioConsole = true
+	default:
+		fmt.Fprintf(stderr, "govmm run: --console %q: want serial or virtio\n", *console)
+		return exitUsage
+	}
+	var term *terminal
 	switch *serialTo {
 	case "stdio":
 		cfg.Serial = stdout
 		if f, ok := stdin.(*os.File); ok && isTerminal(f) {
-			console, err = makeRaw(f)
+			term, err = makeRaw(f)
 			if err != nil {
 				fmt.Fprintf(stderr, "govmm run: terminal: %v\n", err)
 				return exitError
 			}
-			defer console.restore()
-			cfg.SerialInput = console
+			defer term.restore()
+			cfg.SerialInput = term
 		} else if stdin != nil {
 			cfg.SerialInput = stdin
 		}
@@ -168,8 +197,8 @@ func runVM(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	if console != nil {
-		console.onQuit = cancel
+	if term != nil {
+		term.onQuit = cancel
 	}
 	reason, err := vm.Run(ctx)
 	switch reason {

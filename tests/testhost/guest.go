@@ -95,6 +95,14 @@ type Guest struct {
 	// the VMM is killed when it expires and Result.TimedOut is set.
 	Timeout time.Duration
 
+	// Setup, when set, is a shell script run in L1 (in the work directory,
+	// as root) right before the VMM starts: e.g. creating a tap device and
+	// starting a server on its host end. After runs right after the VMM
+	// exits; its output is Result.After. Both are bounded by the session's
+	// timeout only: keep them short and make background jobs end.
+	Setup string
+	After string
+
 	// L1 configures the test host for Host.Run. Host.RunSeq takes its
 	// own L1Options and ignores this field.
 	L1 L1Options

@@ -20,6 +20,9 @@ type Result struct {
 	// with "\r\n" turned into "\n". Stderr is the VMM's standard error.
 	Serial string
 	Stderr string
+	// SetupLog and After are the output of Guest.Setup and Guest.After.
+	SetupLog string
+	After    string
 
 	// Started is false when the VMM could not be started at all.
 	Started bool

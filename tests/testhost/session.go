@@ -122,7 +122,14 @@ func sessionScript(env scriptEnv, guests []Guest, argv [][]string) string {
 			args = append(args, "-tee")
 		}
 		args = append(args, "--")
+		if g.Setup != "" {
+			fmt.Fprintf(&b, "mkdir -p %s\n", shellQuote(path.Join(env.work, guestDir(i))))
+			fmt.Fprintf(&b, "( %s\n) >%s 2>&1\n", g.Setup, shellQuote(path.Join(env.work, guestDir(i), "setup.log")))
+		}
 		fmt.Fprintf(&b, "\"$L\" %s %s\n", shellJoin(args), shellJoin(argv[i]))
+		if g.After != "" {
+			fmt.Fprintf(&b, "( %s\n) >%s 2>&1\n", g.After, shellQuote(path.Join(env.work, guestDir(i), "after.log")))
+		}
 	}
 	b.WriteString("exit 0\n")
 	return b.String()
@@ -140,6 +147,12 @@ func (s *session) collect(l1 *L1Result) []*Result {
 		}
 		if b, err := os.ReadFile(filepath.Join(dir, "stderr.log")); err == nil {
 			r.Stderr = string(b)
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "after.log")); err == nil {
+			r.After = string(b)
+		}
+		if b, err := os.ReadFile(filepath.Join(dir, "setup.log")); err == nil {
+			r.SetupLog = string(b)
 		}
 		if b, err := os.ReadFile(filepath.Join(dir, "report.json")); err == nil {
 			var rep launch.Report
