@@ -5,7 +5,7 @@ STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) 
 # Guest tests boot the test host (QEMU TCG + nested KVM): give them time.
 TEST_TIMEOUT ?= 75m
 
-.PHONY: all build setup demo test lint unit guest bench fuzz clean
+.PHONY: all build setup demo test lint unit guest bench bootbench clean
 
 all: build
 
@@ -44,3 +44,7 @@ bench:
 
 clean:
 	rm -rf bin test.log
+
+# govmm vs QEMU boot time in one test-host run (see BENCHMARKS.md).
+bootbench:
+	$(MAKE) -C tests bootbench
