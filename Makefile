@@ -5,7 +5,7 @@ STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(shell $(GO) 
 # Guest tests boot the test host (QEMU TCG + nested KVM): give them time.
 TEST_TIMEOUT ?= 75m
 
-.PHONY: all build setup demo test lint unit guest bench bootbench clean
+.PHONY: all build setup demo test lint fuzz unit guest bench bootbench clean
 
 all: build
 
@@ -25,9 +25,10 @@ lint:
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
-# Everything CI runs: lint, then every test (unit, fuzz seeds, and the guest
+# Everything CI runs: lint, a short run of every fuzz target, then every test
+# (unit, fuzz seeds, and the guest
 # tests in ./tests, which are not skipped) under the race detector.
-test: setup lint
+test: setup lint fuzz
 	$(GO) test -race -timeout $(TEST_TIMEOUT) -v ./... 2>&1 | tee test.log; \
 	rc=$${PIPESTATUS[0]}; \
 	echo "$$(grep -c -- '--- PASS' test.log) passed, $$(grep -c -- '--- FAIL' test.log) failed, $$(grep -c -- '--- SKIP' test.log) skipped"; \
@@ -38,6 +39,10 @@ unit:
 
 guest:
 	$(GO) test -race -timeout $(TEST_TIMEOUT) -v ./tests/...
+
+# Every fuzz target for FUZZTIME (default 5s each).
+fuzz:
+	./scripts/fuzz.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./iovatree ./notifier ./devices/vtd
