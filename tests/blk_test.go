@@ -100,10 +100,7 @@ func TestVirtioBlk(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			res := results[i]
 			t.Log(res.Summary())
-			var p []string
-			if res.TimedOut || res.ExitCode != 0 {
-				p = append(p, fmt.Sprintf("govmm: %s, want exit status 0", res.Summary()))
-			}
+			p := exitProblems(res)
 			r := parseGuestReport(res.Serial)
 			if got, want := r.value("vda-size"), fmt.Sprint(blkImageSize/512); got != want {
 				p = append(p, fmt.Sprintf("vda has %q sectors, want %s", got, want))
@@ -111,23 +108,7 @@ func TestVirtioBlk(t *testing.T) {
 			if r.value("vdb-ro") != "1" {
 				p = append(p, fmt.Sprintf("vdb read-only flag %q, want 1", r.value("vdb-ro")))
 			}
-			for _, k := range []string{"write-rc", "read-rc"} {
-				if r.value(k) != "0" {
-					p = append(p, fmt.Sprintf("guest dd %s = %q, want 0", k, r.value(k)))
-				}
-			}
-			if r.value("ro-write-rc") == "0" {
-				p = append(p, "the read-only disk accepted a write")
-			}
-			src := r.value("sha-src")
-			if len(src) != 64 || r.value("sha-back") != src {
-				p = append(p, fmt.Sprintf("guest read back %q, wrote %q", r.value("sha-back"), src))
-			}
-			if host, err := imageSHA(filepath.Join(res.L1.Work, fmt.Sprintf("disk-%d.img", i)), 64<<20); err != nil {
-				p = append(p, err.Error())
-			} else if host != src {
-				p = append(p, fmt.Sprintf("image on the host has %s, the guest wrote %s", host, src))
-			}
+			p = append(p, diskProblems(r, filepath.Join(res.L1.Work, fmt.Sprintf("disk-%d.img", i)))...)
 			if c.vtd {
 				log := strings.Join(r.dmesg, "\n")
 				if strings.Contains(log, "DMAR: [DMA") {
@@ -140,6 +121,40 @@ func TestVirtioBlk(t *testing.T) {
 			}
 		})
 	}
+}
+
+// exitProblems reports a VMM that did not exit 0 after the guest's
+// power-off.
+func exitProblems(res *testhost.Result) []string {
+	if res.TimedOut || res.ExitCode != 0 {
+		return []string{fmt.Sprintf("govmm: %s, want exit status 0", res.Summary())}
+	}
+	return nil
+}
+
+// diskProblems checks blkInit's report: both dd runs succeeded, the guest
+// read back what it wrote, the image at path on this machine holds it, and
+// the read-only disk refused a write.
+func diskProblems(r guestReport, path string) []string {
+	var p []string
+	for _, k := range []string{"write-rc", "read-rc"} {
+		if r.value(k) != "0" {
+			p = append(p, fmt.Sprintf("guest dd %s = %q, want 0", k, r.value(k)))
+		}
+	}
+	if r.value("ro-write-rc") == "0" {
+		p = append(p, "the read-only disk accepted a write")
+	}
+	src := r.value("sha-src")
+	if len(src) != 64 || r.value("sha-back") != src {
+		p = append(p, fmt.Sprintf("guest read back %q, wrote %q", r.value("sha-back"), src))
+	}
+	if host, err := imageSHA(path, 64<<20); err != nil {
+		p = append(p, err.Error())
+	} else if host != src {
+		p = append(p, fmt.Sprintf("image on the host has %s, the guest wrote %s", host, src))
+	}
+	return p
 }
 
 // imageSHA is the hex SHA-256 of the first n bytes of the file at path.

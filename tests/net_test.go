@@ -88,10 +88,7 @@ ip link set %[1]s up
 		t.Run(k, func(t *testing.T) {
 			res := results[i]
 			t.Log(res.Summary())
-			var p []string
-			if res.TimedOut || res.ExitCode != 0 {
-				p = append(p, fmt.Sprintf("govmm: %s, want exit status 0", res.Summary()))
-			}
+			p := exitProblems(res)
 			r := parseGuestReport(res.Serial)
 			if want := fmt.Sprintf("52:54:00:12:34:5%d", i); r.value("mac") != want {
 				p = append(p, fmt.Sprintf("eth0 MAC %q, want %s", r.value("mac"), want))

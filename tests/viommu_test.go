@@ -57,10 +57,7 @@ func TestVirtioIOMMU(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			res := results[i]
 			t.Log(res.Summary())
-			var p []string
-			if res.TimedOut || res.ExitCode != 0 {
-				p = append(p, fmt.Sprintf("govmm: %s, want exit status 0", res.Summary()))
-			}
+			p := exitProblems(res)
 			r := parseGuestReport(res.Serial)
 			groups := strings.Join(r.values["group"], "\n")
 			for _, dev := range []string{"0000:00:03.0", "0000:00:04.0"} {
@@ -68,18 +65,7 @@ func TestVirtioIOMMU(t *testing.T) {
 					p = append(p, fmt.Sprintf("%s is in no IOMMU group; groups:\n%s", dev, groups))
 				}
 			}
-			src := r.value("sha-src")
-			if len(src) != 64 || r.value("sha-back") != src || r.value("write-rc") != "0" || r.value("read-rc") != "0" {
-				p = append(p, fmt.Sprintf("disk test: wrote %q (rc %q), read back %q (rc %q)", src, r.value("write-rc"), r.value("sha-back"), r.value("read-rc")))
-			}
-			if host, err := imageSHA(filepath.Join(res.L1.Work, fmt.Sprintf("vdisk-%d.img", i)), 64<<20); err != nil {
-				p = append(p, err.Error())
-			} else if host != src {
-				p = append(p, fmt.Sprintf("image on the host has %s, the guest wrote %s", host, src))
-			}
-			if r.value("ro-write-rc") == "0" {
-				p = append(p, "the read-only disk accepted a write")
-			}
+			p = append(p, diskProblems(r, filepath.Join(res.L1.Work, fmt.Sprintf("vdisk-%d.img", i)))...)
 			if c.events {
 				p = append(p, checkDiskEvents(filepath.Join(res.L1.Work, fmt.Sprintf("vevents-%d.jsonl", i)))...)
 			}

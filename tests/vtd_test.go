@@ -100,10 +100,7 @@ func TestVTD(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			res := results[i]
 			t.Log(res.Summary())
-			var p []string
-			if res.TimedOut || res.ExitCode != 0 {
-				p = append(p, fmt.Sprintf("govmm: %s, want exit status 0", res.Summary()))
-			}
+			p := exitProblems(res)
 			r := parseGuestReport(res.Serial)
 			log := strings.Join(r.dmesg, "\n")
 			for _, want := range []string{"DMAR: Intel(R) Virtualization Technology for Directed I/O", "Using Queued invalidation"} {

@@ -3,6 +3,7 @@ package virtioiommu
 import (
 	"errors"
 	"fmt"
+	"github.com/govmm/govmm/internal/options"
 	"math"
 	"slices"
 	"strconv"
@@ -114,20 +115,12 @@ var ErrConfig = errors.New("virtioiommu: invalid configuration")
 // option.
 func ParseConfig(opts string) (Config, error) {
 	c := DefaultConfig()
-	if strings.TrimSpace(opts) == "" {
-		return c, nil
+	pairs, err := options.Split(opts)
+	if err != nil {
+		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	seen := map[string]bool{}
-	for _, opt := range strings.Split(opts, ",") {
-		opt = strings.TrimSpace(opt)
-		key, val, ok := strings.Cut(opt, "=")
-		if !ok || key == "" {
-			return Config{}, fmt.Errorf("%w: option %q is not key=value", ErrConfig, opt)
-		}
-		if seen[key] {
-			return Config{}, fmt.Errorf("%w: option %q given twice", ErrConfig, key)
-		}
-		seen[key] = true
+	for _, p := range pairs {
+		key, val := p.Key, p.Value
 		var err error
 		switch key {
 		case "aw-bits":
@@ -149,13 +142,8 @@ func ParseConfig(opts string) (Config, error) {
 				return Config{}, err
 			}
 		case "bypass":
-			switch val {
-			case "on":
-				c.BypassDefault = true
-			case "off":
-				c.BypassDefault = false
-			default:
-				return Config{}, fmt.Errorf("%w: bypass=%q, want on or off", ErrConfig, val)
+			if c.BypassDefault, err = p.OnOff(); err != nil {
+				return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
 			}
 		case "max-mappings":
 			n, perr := strconv.Atoi(val)

@@ -3,8 +3,8 @@ package vtd
 import (
 	"errors"
 	"fmt"
+	"github.com/govmm/govmm/internal/options"
 	"strconv"
-	"strings"
 )
 
 // RegisterBase is the guest-physical address of the unit's register window,
@@ -113,20 +113,12 @@ var ErrConfig = errors.New("vtd: invalid configuration")
 // ErrConfig that names the option.
 func ParseConfig(s string) (Config, error) {
 	c := DefaultConfig()
-	if strings.TrimSpace(s) == "" {
-		return c, nil
+	pairs, err := options.Split(s)
+	if err != nil {
+		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	seen := map[string]bool{}
-	for _, opt := range strings.Split(s, ",") {
-		opt = strings.TrimSpace(opt)
-		key, val, ok := strings.Cut(opt, "=")
-		if !ok || key == "" {
-			return Config{}, fmt.Errorf("%w: option %q is not key=value", ErrConfig, opt)
-		}
-		if seen[key] {
-			return Config{}, fmt.Errorf("%w: option %q given twice", ErrConfig, key)
-		}
-		seen[key] = true
+	for _, p := range pairs {
+		key, val := p.Key, p.Value
 		var err error
 		switch key {
 		case "aw-bits":
@@ -137,32 +129,22 @@ func ParseConfig(s string) (Config, error) {
 			}
 			c.AWBits = n
 		case "caching-mode":
-			c.CachingMode, err = parseOnOff(key, val)
+			c.CachingMode, err = p.OnOff()
 		case "device-iotlb":
-			c.DeviceIOTLB, err = parseOnOff(key, val)
+			c.DeviceIOTLB, err = p.OnOff()
 		case "pt":
-			c.PassThrough, err = parseOnOff(key, val)
+			c.PassThrough, err = p.OnOff()
 		default:
 			return Config{}, fmt.Errorf("%w: unknown option %q (want aw-bits, caching-mode, device-iotlb, pt)", ErrConfig, key)
 		}
 		if err != nil {
-			return Config{}, err
+			return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
 		}
 	}
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
 	return c, nil
-}
-
-func parseOnOff(key, val string) (bool, error) {
-	switch val {
-	case "on":
-		return true, nil
-	case "off":
-		return false, nil
-	}
-	return false, fmt.Errorf("%w: %s=%q, want on or off", ErrConfig, key, val)
 }
 
 // Validate reports whether the unit can be built with c. Only 39- and 48-bit
@@ -178,14 +160,8 @@ func (c Config) Validate() error {
 
 // String returns c in the option syntax ParseConfig accepts.
 func (c Config) String() string {
-	onOff := func(b bool) string {
-		if b {
-			return "on"
-		}
-		return "off"
-	}
 	return fmt.Sprintf("aw-bits=%d,caching-mode=%s,device-iotlb=%s,pt=%s",
-		c.AWBits, onOff(c.CachingMode), onOff(c.DeviceIOTLB), onOff(c.PassThrough))
+		c.AWBits, options.OnOff(c.CachingMode), options.OnOff(c.DeviceIOTLB), options.OnOff(c.PassThrough))
 }
 
 // HAW returns the host address width in bits for the DMAR table header
