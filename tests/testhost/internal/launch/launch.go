@@ -178,7 +178,10 @@ wait:
 		pr.Close()
 		<-readDone
 	}
-	rep.MarkerNS, rep.ExitMarkerNS, rep.OutputBytes = markerNS, exitMarkerNS, nbytes
+	// The VMM wrote its output before it exited, but the reader may only
+	// get to the last bytes after Wait returned: a marker read after the
+	// exit was written by then, so it counts as at the exit.
+	rep.MarkerNS, rep.ExitMarkerNS, rep.OutputBytes = min(markerNS, rep.ExitNS), min(exitMarkerNS, rep.ExitNS), nbytes
 	if copyErr != nil && rep.Error == "" {
 		rep.Error = "writing the output: " + copyErr.Error()
 	}
