@@ -78,9 +78,9 @@ func runVM(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		cpus     = fs.Int("cpus", 1, "number of vCPUs (1-255), each on its own host thread")
 		serialTo = fs.String("serial", "stdio", "where the COM1 console goes: \"stdio\" (input from stdin, output to stdout) or a FILE to write output to")
 		logLevel = fs.String("log-level", "info", "VMM diagnostics on stderr: debug, info, warn or error")
-		iommu    = fs.String("iommu", "", "guest-visible IOMMU that every PCI device sits behind: \"vtd\" (Intel VT-d at 0xFED90000) with options, e.g. vtd,aw-bits=48,caching-mode=on,device-iotlb=off,pt=on")
 		events   = fs.String("iommu-events", "", "write every IOMMU notifier event (map, unmap, deviotlb_unmap) of every device as JSON lines to this file")
 		devices  []string
+		iommus   []string
 		disks    []vmm.DiskConfig
 		rng      = fs.Bool("rng", false, "add a virtio-rng device (guest /dev/hwrng)")
 		console  = fs.String("console", "serial", "guest console device: \"serial\" (COM1, console=ttyS0) or \"virtio\" (virtio-console, console=hvc0; COM1 still prints early boot)")
@@ -102,14 +102,19 @@ func runVM(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		disks = append(disks, d)
 		return nil
 	})
+	fs.Func("iommu", "guest-visible IOMMU that every PCI device sits behind: \"vtd[,aw-bits=39|48,caching-mode=on|off,device-iotlb=on|off,pt=on|off]\" (Intel VT-d at 0xFED90000) or \"virtio[,aw-bits=N,granule=4k,domain-range=A-B,bypass=on|off]\" (virtio-iommu at 00:02.0); one IOMMU per VM", func(v string) error {
+		iommus = append(iommus, v)
+		return nil
+	})
 	fs.Func("device", "add a PCI device (repeatable): \"edu\" (a DMA test engine, 1234:11e8)", func(v string) error {
 		devices = append(devices, v)
 		return nil
 	})
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: govmm run --kernel K [flags]\n\nBoots a Linux kernel under KVM. With --serial stdio and a terminal on stdin,\nCtrl-A x quits.\n\nFlags:\n")
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: govmm run --kernel K [flags]\n\nBoots a Linux kernel under KVM. With --serial stdio and a terminal on stdin,\nCtrl-A x quits.\n\nFlags:\n")
 		fs.PrintDefaults()
-		fmt.Fprintf(stderr, "\nExit status: 0 guest powered off, 1 guest or VM error, 2 usage error, 3 guest reset.\n")
+		fmt.Fprintf(w, "\nExit status: 0 guest powered off, 1 guest or VM error, 2 usage error, 3 guest reset.\n")
 	}
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
@@ -137,7 +142,11 @@ func runVM(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "govmm run: --memory: %v\n", err)
 		return exitUsage
 	}
-	iommuCfg, err := vmm.ParseIOMMU(*iommu)
+	if len(iommus) > 1 {
+		fmt.Fprintf(stderr, "govmm run: --iommu given %d times (%s): one IOMMU serves every PCI device, so VT-d and virtio-iommu cannot be combined\n", len(iommus), strings.Join(iommus, ", "))
+		return exitUsage
+	}
+	iommuCfg, err := vmm.ParseIOMMU(strings.Join(iommus, ""))
 	if err != nil {
 		fmt.Fprintf(stderr, "govmm run: --iommu: %v\n", err)
 		return exitUsage

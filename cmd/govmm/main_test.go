@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestUsageErrors checks that bad flags and bad files end with one line
+// naming the problem and exit status 2, before any VM is created.
+func TestUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	junk := filepath.Join(dir, "junk")
+	if err := os.WriteFile(junk, bytes.Repeat([]byte{0x5a}, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no command", nil, "Usage"},
+		{"unknown command", []string{"boot"}, `unknown command "boot"`},
+		{"unknown flag", []string{"run", "--bogus"}, "flag provided but not defined: -bogus"},
+		{"no kernel", []string{"run"}, "--kernel is required"},
+		{"missing kernel", []string{"run", "--kernel", filepath.Join(dir, "none")}, "no such file"},
+		{"not a kernel", []string{"run", "--kernel", junk}, "not a Linux bzImage"},
+		{"memory too small", []string{"run", "--kernel", junk, "--memory", "1M"}, "at least 64 MiB"},
+		{"memory too large", []string{"run", "--kernel", junk, "--memory", "100000G"}, "more than the host"},
+		{"bad memory", []string{"run", "--kernel", junk, "--memory", "lots"}, "bad size"},
+		{"cpus", []string{"run", "--kernel", junk, "--cpus", "0"}, "between 1 and 255"},
+		{"bad iommu", []string{"run", "--kernel", junk, "--iommu", "amd"}, `unknown IOMMU "amd"`},
+		{"bad vtd option", []string{"run", "--kernel", junk, "--iommu", "vtd,aw-bits=50"}, "aw-bits=50"},
+		{"two iommus", []string{"run", "--kernel", junk, "--iommu", "vtd", "--iommu", "virtio"}, "cannot be combined"},
+		{"events without iommu", []string{"run", "--kernel", junk, "--iommu-events", "x"}, ""},
+		{"bad disk", []string{"run", "--kernel", junk, "--disk", "x,fast"}, `unknown option "fast"`},
+		{"bad net", []string{"run", "--kernel", junk, "--net", "bridge=br0"}, "unknown option"},
+		{"bad console", []string{"run", "--kernel", junk, "--console", "vga"}, `--console "vga"`},
+		{"stray argument", []string{"run", "--kernel", junk, "extra"}, `unexpected argument "extra"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb bytes.Buffer
+			code := run(tt.args, strings.NewReader(""), &out, &errb)
+			if code != exitUsage {
+				t.Fatalf("exit status %d, want %d; stderr:\n%s", code, exitUsage, errb.String())
+			}
+			if !strings.Contains(errb.String(), tt.want) {
+				t.Fatalf("stderr %q lacks %q", errb.String(), tt.want)
+			}
+			if tt.name != "no command" && strings.Count(strings.TrimRight(errb.String(), "\n"), "\n") != 0 {
+				t.Fatalf("want one line, got:\n%s", errb.String())
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"run", "--help"}, nil, &out, &errb); code != 0 {
+		t.Fatalf("--help exit status %d", code)
+	}
+	for _, flag := range []string{"-kernel", "-initrd", "-cmdline", "-memory", "-cpus", "-serial", "-iommu", "-disk", "-net", "Exit status"} {
+		if !strings.Contains(errb.String(), flag) {
+			t.Errorf("--help lacks %s", flag)
+		}
+	}
+}
