@@ -29,7 +29,7 @@ lint:
 # (unit, fuzz seeds, and the guest
 # tests in ./tests, which are not skipped) under the race detector.
 test: setup lint fuzz
-	$(GO) test -race -timeout $(TEST_TIMEOUT) -v ./... 2>&1 | tee test.log; \
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./... 2>&1 | tee test.log; \
 	rc=$${PIPESTATUS[0]}; \
 	echo "$$(grep -c -- '--- PASS' test.log) passed, $$(grep -c -- '--- FAIL' test.log) failed, $$(grep -c -- '--- SKIP' test.log) skipped"; \
 	exit $$rc
