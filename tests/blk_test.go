@@ -1,10 +1,7 @@
 package tests
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,7 +69,7 @@ func TestVirtioBlk(t *testing.T) {
 	var guests []testhost.Guest
 	for i, c := range cases {
 		k := h.Kernel(c.kernel)
-		args := []string{"--disk", fmt.Sprintf("disk-%d.img", i), "--disk", "ro.img,readonly"}
+		args := []string{"--disk", l1Image, "--disk", l1ROImage + ",readonly"}
 		cmdline := "console=ttyS0 panic=-1 quiet"
 		if c.vtd {
 			args = append(args, "--iommu", "vtd", "--iommu-events", fmt.Sprintf("events-%d.jsonl", i))
@@ -85,13 +82,10 @@ func TestVirtioBlk(t *testing.T) {
 		guests = append(guests, testhost.Guest{
 			VMM: testhost.GoVMM, Kernel: k, Init: blkInit, Modules: mods,
 			Cmdline: cmdline, CPUs: 2, Memory: "512M", ExtraArgs: args,
-			Files: map[string][]byte{
-				fmt.Sprintf("disk-%d.img", i): make([]byte, blkImageSize),
-			},
+			Setup: diskSetup, After: diskAfter,
 			Marker: "GOVMM-BLK-INIT", ExitMarker: "@poweroff", Timeout: 6 * time.Minute,
 		})
 	}
-	guests[0].Files["ro.img"] = make([]byte, 1<<20)
 	results, err := h.RunSeq(t.Context(), testhost.L1Options{}, guests...)
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +102,7 @@ func TestVirtioBlk(t *testing.T) {
 			if r.value("vdb-ro") != "1" {
 				p = append(p, fmt.Sprintf("vdb read-only flag %q, want 1", r.value("vdb-ro")))
 			}
-			p = append(p, diskProblems(r, filepath.Join(res.L1.Work, fmt.Sprintf("disk-%d.img", i)))...)
+			p = append(p, diskProblems(r, res.After)...)
 			if c.vtd {
 				log := strings.Join(r.dmesg, "\n")
 				if strings.Contains(log, "DMAR: [DMA") {
@@ -132,10 +126,22 @@ func exitProblems(res *testhost.Result) []string {
 	return nil
 }
 
+// The disk images live in L1's tmpfs, not on the 9p work share: the guest's
+// I/O then exercises the VMM, not the test host's file sharing. diskSetup
+// creates them before the VMM starts; diskAfter prints the SHA-256 of the
+// first 64 MiB of the image (as the VMM left it) and removes both.
+const (
+	l1Image    = "/tmp/govmm-disk.img"
+	l1ROImage  = "/tmp/govmm-ro.img"
+	diskSetup  = "rm -f " + l1Image + " " + l1ROImage + "\ntruncate -s 80M " + l1Image + "\ntruncate -s 1M " + l1ROImage
+	diskAfter  = "echo \"@image-sha $(head -c 67108864 " + l1Image + " | sha256sum | cut -d' ' -f1)\"\nrm -f " + l1Image + " " + l1ROImage
+	shaOfImage = "image-sha"
+)
+
 // diskProblems checks blkInit's report: both dd runs succeeded, the guest
-// read back what it wrote, the image at path on this machine holds it, and
-// the read-only disk refused a write.
-func diskProblems(r guestReport, path string) []string {
+// read back what it wrote, the image in L1 holds it (after is diskAfter's
+// output), and the read-only disk refused a write.
+func diskProblems(r guestReport, after string) []string {
 	var p []string
 	for _, k := range []string{"write-rc", "read-rc"} {
 		if r.value(k) != "0" {
@@ -149,26 +155,10 @@ func diskProblems(r guestReport, path string) []string {
 	if len(src) != 64 || r.value("sha-back") != src {
 		p = append(p, fmt.Sprintf("guest read back %q, wrote %q", r.value("sha-back"), src))
 	}
-	if host, err := imageSHA(path, 64<<20); err != nil {
-		p = append(p, err.Error())
-	} else if host != src {
-		p = append(p, fmt.Sprintf("image on the host has %s, the guest wrote %s", host, src))
+	if host := parseGuestReport(after).value(shaOfImage); host != src {
+		p = append(p, fmt.Sprintf("the image in the test host has %q, the guest wrote %s", host, src))
 	}
 	return p
-}
-
-// imageSHA is the hex SHA-256 of the first n bytes of the file at path.
-func imageSHA(path string, n int64) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.CopyN(h, f, n); err != nil {
-		return "", fmt.Errorf("%s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // checkDiskEvents checks that the shadowed mappings of the disk's address

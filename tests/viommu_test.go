@@ -42,13 +42,12 @@ func TestVirtioIOMMU(t *testing.T) {
 			Modules: []string{"virtio_iommu", "virtio_blk"},
 			Cmdline: "console=ttyS0 panic=-1 quiet " + c.cmdline,
 			CPUs:    2, Memory: "512M",
-			ExtraArgs: []string{"--iommu", "virtio", "--disk", fmt.Sprintf("vdisk-%d.img", i), "--disk", "vro.img,readonly",
+			ExtraArgs: []string{"--iommu", "virtio", "--disk", l1Image, "--disk", l1ROImage + ",readonly",
 				"--iommu-events", fmt.Sprintf("vevents-%d.jsonl", i)},
-			Files:  map[string][]byte{fmt.Sprintf("vdisk-%d.img", i): make([]byte, blkImageSize)},
+			Setup: diskSetup, After: diskAfter,
 			Marker: "GOVMM-BLK-INIT", ExitMarker: "@poweroff", Timeout: 6 * time.Minute,
 		})
 	}
-	guests[0].Files["vro.img"] = make([]byte, 1<<20)
 	results, err := h.RunSeq(t.Context(), testhost.L1Options{}, guests...)
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +64,7 @@ func TestVirtioIOMMU(t *testing.T) {
 					p = append(p, fmt.Sprintf("%s is in no IOMMU group; groups:\n%s", dev, groups))
 				}
 			}
-			p = append(p, diskProblems(r, filepath.Join(res.L1.Work, fmt.Sprintf("vdisk-%d.img", i)))...)
+			p = append(p, diskProblems(r, res.After)...)
 			if c.events {
 				p = append(p, checkDiskEvents(filepath.Join(res.L1.Work, fmt.Sprintf("vevents-%d.jsonl", i)))...)
 			}

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"sync"
@@ -364,3 +365,11 @@ func (vm *VM) logUnhandled(space string, addr uint64, write bool) {
 }
 
 var _ = os.Stderr
+
+// WriteState writes every vCPU's registers to w, for a person looking at a
+// guest that stopped making progress. Call it after Run has returned.
+func (vm *VM) WriteState(w io.Writer) {
+	for _, c := range vm.vcpus {
+		fmt.Fprintf(w, "vCPU %d:\n%s\n", c.id, c.dumpRegisters())
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -217,7 +218,11 @@ func runVM(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		logger.Info("guest reset the machine; exiting")
 		return exitReset
 	case vmm.ExitStopped:
-		logger.Info("stopped")
+		// Stopped by a signal: say where the guest and the VMM were, for
+		// whoever stopped a guest that made no progress.
+		logger.Info("stopped by a signal; vCPU registers and goroutines follow")
+		vm.WriteState(stderr)
+		_ = pprof.Lookup("goroutine").WriteTo(stderr, 1)
 		return exitError
 	}
 	msg := "unknown failure"
