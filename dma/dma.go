@@ -24,6 +24,7 @@ const (
 	ReadWrite        = Read | Write
 )
 
+// String returns a short human-readable form of the value.
 func (a Access) String() string {
 	switch a {
 	case Read:
@@ -75,6 +76,7 @@ type Fault struct {
 	Reason string // the IOMMU's reason, e.g. "not present", "write not permitted"
 }
 
+// Error describes the failure, naming the offending address or value.
 func (f *Fault) Error() string {
 	return fmt.Sprintf("dma: %s of IOVA %#x faulted: %s", f.Access, f.IOVA, f.Reason)
 }

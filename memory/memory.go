@@ -47,6 +47,7 @@ type AccessError struct {
 	Len uint64
 }
 
+// Error describes the failure, naming the offending address or value.
 func (e *AccessError) Error() string {
 	return fmt.Sprintf("memory: access [%#x, +%#x) is outside guest RAM", e.GPA, e.Len)
 }

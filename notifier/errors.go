@@ -46,6 +46,7 @@ type DeliveryError struct {
 	Rollback    error  // errors of the rollback Unmaps (Map only), or nil
 }
 
+// Error describes the failure, naming the offending address or value.
 func (e *DeliveryError) Error() string {
 	msg := fmt.Sprintf("notifier: %s of IOVA [%#x, %#x] for SID %#x: registration %d failed at [%#x, %#x]: %v",
 		e.Kind, e.First, e.Last, e.SID, e.Handle, e.Block.IOVA, e.Block.Last(), e.Err)

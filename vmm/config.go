@@ -61,7 +61,9 @@ const (
 // found before any VM is created. Commands report it as a usage error.
 type ConfigError struct{ Err error }
 
+// Error describes the failure, naming the offending address or value.
 func (e *ConfigError) Error() string { return e.Err.Error() }
+// Unwrap returns the underlying error.
 func (e *ConfigError) Unwrap() error { return e.Err }
 
 func configErr(format string, args ...any) error {

@@ -29,6 +29,7 @@ const (
 	PVH
 )
 
+// String returns a short human-readable form of the value.
 func (f KernelFormat) String() string {
 	switch f {
 	case BzImage:

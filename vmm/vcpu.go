@@ -209,6 +209,7 @@ type GuestError struct {
 	Registers string
 }
 
+// Error describes the failure, naming the offending address or value.
 func (e *GuestError) Error() string {
 	return fmt.Sprintf("vCPU %d: %s\n%s", e.CPU, e.Reason, e.Registers)
 }

@@ -47,6 +47,7 @@ const (
 	ExitStopped
 )
 
+// String returns a short human-readable form of the value.
 func (r ExitReason) String() string {
 	switch r {
 	case ExitPowerOff:

@@ -31,6 +31,7 @@ type ChainError struct {
 	Err    error // the translation or memory error, if any
 }
 
+// Error describes the failure, naming the offending address or value.
 func (e *ChainError) Error() string {
 	s := fmt.Sprintf("virtio: queue %d: descriptor chain %d: %s", e.Queue, e.Head, e.Reason)
 	if e.Err != nil {

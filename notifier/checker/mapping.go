@@ -19,6 +19,7 @@ type Mapping struct {
 // Last returns the last IOVA of the mapping, IOVA+Size-1.
 func (m Mapping) Last() uint64 { return m.IOVA + m.Size - 1 }
 
+// String returns a short human-readable form of the value.
 func (m Mapping) String() string {
 	return fmt.Sprintf("[%#x, %#x] -> %#x %s", m.IOVA, m.Last(), m.Addr, m.Perm)
 }

@@ -63,6 +63,7 @@ type Violation struct {
 	Conflict Mapping
 }
 
+// Error describes the failure, naming the offending address or value.
 func (v *Violation) Error() string {
 	msg := fmt.Sprintf("checker: %s of %v: %s (%v): %v", v.Op, v.Event, unix.ErrnoName(v.Errno), v.Errno, v.Reason)
 	if v.Conflict.Size != 0 {
