@@ -63,6 +63,7 @@ type ConfigError struct{ Err error }
 
 // Error describes the failure, naming the offending address or value.
 func (e *ConfigError) Error() string { return e.Err.Error() }
+
 // Unwrap returns the underlying error.
 func (e *ConfigError) Unwrap() error { return e.Err }
 
