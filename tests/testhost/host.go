@@ -204,12 +204,44 @@ func (h *Host) RunSeq(ctx context.Context, opts L1Options, guests ...Guest) ([]*
 	if err != nil {
 		return nil, err
 	}
-	l1, err := h.boot(ctx, work, s.script, opts, s.timeout)
+	l1, stalled, err := h.bootWatched(ctx, work, s.script, opts, s.timeout)
+	if stalled != "" && ctx.Err() == nil {
+		// A guest that never spoke kept L1 busy (see BootStall). Say so,
+		// keep that work directory, and run the whole session once more.
+		h.logf("RETRY: guest %s wrote nothing to its console in %v; the session is run once more (stalled work directory kept: %s)", stalled, BootStall, work)
+		if work, err = h.workDir(); err != nil {
+			return nil, err
+		}
+		if s, err = h.prepareSession(ctx, work, guests); err != nil {
+			return nil, err
+		}
+		l1, stalled, err = h.bootWatched(ctx, work, s.script, opts, s.timeout)
+		if stalled != "" && err == nil {
+			err = fmt.Errorf("testhost: guest %s wrote nothing to its console in %v, twice", stalled, BootStall)
+		}
+	}
 	rs := s.collect(l1)
 	if err == nil {
 		err = s.check(rs)
 	}
 	return rs, err
+}
+
+// bootWatched is boot with the stall watchdog: it returns the stalled
+// guest's directory name when the watchdog ended the session.
+func (h *Host) bootWatched(ctx context.Context, work, script string, opts L1Options, timeout time.Duration) (*L1Result, string, error) {
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var stalled string
+	done := make(chan struct{})
+	go func() { defer close(done); watchStall(wctx, work, cancel, &stalled) }()
+	l1, err := h.boot(wctx, work, script, opts, timeout)
+	cancel()
+	<-done
+	if stalled != "" {
+		err = fmt.Errorf("testhost: guest %s wrote nothing to its console in %v: %w", stalled, BootStall, err)
+	}
+	return l1, stalled, err
 }
 
 // L1Script is a shell script for RunL1. It runs as root in a chroot of
