@@ -14,7 +14,7 @@ import (
 // guest the tests boot prints its /init marker well within it (10-60 s);
 // a guest stuck early in boot can keep L1's only CPU busy so that the
 // launcher inside L1 never gets to enforce the guest's own timeout.
-const BootStall = 3 * time.Minute
+const BootStall = 2 * time.Minute
 
 // watchStall cancels the session (through cancel) when the newest guest of
 // work has had an empty console for longer than BootStall, and records
