@@ -70,7 +70,7 @@ func TestVirtioBlk(t *testing.T) {
 	for i, c := range cases {
 		k := h.Kernel(c.kernel)
 		args := []string{"--disk", l1Image, "--disk", l1ROImage + ",readonly"}
-		cmdline := "console=ttyS0 panic=-1 quiet"
+		cmdline := "console=ttyS0 panic=-1"
 		if c.vtd {
 			args = append(args, "--iommu", "vtd", "--iommu-events", fmt.Sprintf("events-%d.jsonl", i))
 			cmdline += " intel_iommu=on iommu.strict=1"

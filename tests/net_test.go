@@ -70,7 +70,7 @@ func TestVirtioNet(t *testing.T) {
 		}
 		guests = append(guests, testhost.Guest{
 			VMM: testhost.GoVMM, Kernel: h.Kernel(k), Init: init, Modules: mods,
-			Cmdline: "console=ttyS0 panic=-1 quiet", CPUs: 2, Memory: "512M",
+			Cmdline: "console=ttyS0 panic=-1", CPUs: 2, Memory: "512M",
 			ExtraArgs: []string{"--net", "tap=" + netTap + ",mac=52:54:00:12:34:5" + fmt.Sprint(i)},
 			Setup: fmt.Sprintf(`ip link show %[1]s >/dev/null 2>&1 || ip tuntap add dev %[1]s mode tap
 ip addr replace %[2]s/24 dev %[1]s

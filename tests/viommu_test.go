@@ -40,7 +40,7 @@ func TestVirtioIOMMU(t *testing.T) {
 			Kernel:  h.Kernel(testhost.KernelTrixieCloud),
 			Init:    viommuInit,
 			Modules: []string{"virtio_iommu", "virtio_blk"},
-			Cmdline: "console=ttyS0 panic=-1 quiet " + c.cmdline,
+			Cmdline: "console=ttyS0 panic=-1 " + c.cmdline,
 			CPUs:    2, Memory: "512M",
 			ExtraArgs: []string{"--iommu", "virtio", "--disk", l1Image, "--disk", l1ROImage + ",readonly",
 				"--iommu-events", fmt.Sprintf("vevents-%d.jsonl", i)},

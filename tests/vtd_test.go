@@ -82,7 +82,7 @@ func TestVTD(t *testing.T) {
 			VMM:     testhost.GoVMM,
 			Kernel:  h.Kernel(c.kernel),
 			Init:    strings.ReplaceAll(vtdInit, "@iova", c.iova),
-			Cmdline: "console=ttyS0 panic=-1 quiet " + c.cmdline,
+			Cmdline: "console=ttyS0 panic=-1 " + c.cmdline,
 			CPUs:    2,
 			Memory:  "512M",
 			ExtraArgs: []string{"--iommu", "vtd", "--device", "edu",
