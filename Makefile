@@ -40,7 +40,7 @@ unit:
 guest:
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./tests/...
 
-# Every fuzz target for FUZZTIME (default 5s each).
+# Every fuzz target for FUZZTIME (default 50000 executions each).
 fuzz:
 	./scripts/fuzz.sh
 
