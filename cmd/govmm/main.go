@@ -86,6 +86,7 @@ func runVM(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		rng      = fs.Bool("rng", false, "add a virtio-rng device (guest /dev/hwrng)")
 		console  = fs.String("console", "serial", "guest console device: \"serial\" (COM1, console=ttyS0) or \"virtio\" (virtio-console, console=hvc0; COM1 still prints early boot)")
 		nets     []vmm.NetConfig
+		cpuProf  = fs.String("cpuprofile", "", "write a pprof CPU profile of the VMM process (vCPU threads' exit handling and device goroutines) to this file")
 	)
 	fs.Func("net", "add a virtio-net interface on a host tap device (repeatable): tap=NAME[,mac=XX:XX:XX:XX:XX:XX]", func(v string) error {
 		n, err := vmm.ParseNet(v)
@@ -194,6 +195,15 @@ func runVM(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		cfg.Serial = f
 	}
 
+	var profFile *os.File
+	if *cpuProf != "" {
+		if profFile, err = os.Create(*cpuProf); err != nil {
+			fmt.Fprintf(stderr, "govmm run: --cpuprofile: %v\n", err)
+			return exitUsage
+		}
+		defer profFile.Close()
+	}
+
 	vm, err := vmm.New(cfg)
 	if err != nil {
 		if vmm.IsConfigError(err) {
@@ -204,6 +214,14 @@ func runVM(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	defer vm.Close()
+
+	if profFile != nil {
+		if err := pprof.StartCPUProfile(profFile); err != nil {
+			fmt.Fprintf(stderr, "govmm run: --cpuprofile: %v\n", err)
+			return exitError
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()

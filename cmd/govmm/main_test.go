@@ -38,6 +38,7 @@ func TestUsageErrors(t *testing.T) {
 		{"bad disk", []string{"run", "--kernel", junk, "--disk", "x,fast"}, `unknown option "fast"`},
 		{"bad net", []string{"run", "--kernel", junk, "--net", "bridge=br0"}, "unknown option"},
 		{"bad console", []string{"run", "--kernel", junk, "--console", "vga"}, `--console "vga"`},
+		{"bad profile path", []string{"run", "--kernel", junk, "--cpuprofile", filepath.Join(dir, "no", "such", "dir")}, "--cpuprofile"},
 		{"stray argument", []string{"run", "--kernel", junk, "extra"}, `unexpected argument "extra"`},
 	}
 	for _, tt := range tests {
