@@ -206,9 +206,9 @@ func (h *Host) RunSeq(ctx context.Context, opts L1Options, guests ...Guest) ([]*
 	}
 	l1, stalled, err := h.bootWatched(ctx, work, s.script, opts, s.timeout)
 	if stalled != "" && ctx.Err() == nil {
-		// A guest that never spoke kept L1 busy (see BootStall). Say so,
-		// keep that work directory, and run the whole session once more.
-		h.logf("RETRY: guest %s wrote nothing to its console in %v; the session is run once more (stalled work directory kept: %s)", stalled, BootStall, work)
+		// The session stalled (see BootStall, ProgressStall). Say so, keep
+		// that work directory, and run the whole session once more.
+		h.logf("RETRY: guest %s made no progress (silent for %v at boot or %v later); the session is run once more (stalled work directory kept: %s, L0's view of L1's CPU in l0-stall.txt there)", stalled, BootStall, ProgressStall, work)
 		if work, err = h.workDir(); err != nil {
 			return nil, err
 		}
@@ -217,7 +217,7 @@ func (h *Host) RunSeq(ctx context.Context, opts L1Options, guests ...Guest) ([]*
 		}
 		l1, stalled, err = h.bootWatched(ctx, work, s.script, opts, s.timeout)
 		if stalled != "" && err == nil {
-			err = fmt.Errorf("testhost: guest %s wrote nothing to its console in %v, twice", stalled, BootStall)
+			err = fmt.Errorf("testhost: guest %s made no progress, twice (work directory %s)", stalled, work)
 		}
 	}
 	rs := s.collect(l1)
@@ -239,7 +239,7 @@ func (h *Host) bootWatched(ctx context.Context, work, script string, opts L1Opti
 	cancel()
 	<-done
 	if stalled != "" {
-		err = fmt.Errorf("testhost: guest %s wrote nothing to its console in %v: %w", stalled, BootStall, err)
+		err = fmt.Errorf("testhost: guest %s made no progress: %w", stalled, err)
 	}
 	return l1, stalled, err
 }

@@ -178,7 +178,8 @@ type l0Params struct {
 // l0Args returns L0 QEMU's arguments (without the program): q35 under TCG
 // with an EPYC CPU that has SVM and nested paging, one vCPU, no reboot (a
 // panic or reboot in L1 ends QEMU), L1's console on standard output, this
-// machine's root read-only and the work directory read-write over 9p.
+// machine's root read-only and the work directory read-write over 9p, and
+// a monitor socket in the work directory.
 func l0Args(p l0Params) []string {
 	machine := "q35,accel=tcg"
 	cmdline := "console=ttyS0 panic=-1 quiet th_script=" + p.script + " th_cache=" + p.cache
@@ -216,5 +217,9 @@ func l0Args(p l0Params) []string {
 		"-virtfs", "local,path="+strings.ReplaceAll(p.work, ",", ",,")+",mount_tag=work,security_model=none",
 		"-pidfile", p.pidfile,
 	)
+	if mon := filepath.Join(p.work, l0MonitorName); len(mon) < 108 {
+		// For dumpL0State; a longer path cannot be a socket address.
+		args = append(args, "-monitor", "unix:"+strings.ReplaceAll(mon, ",", ",,")+",server=on,wait=off")
+	}
 	return append(args, p.extra...)
 }

@@ -16,9 +16,19 @@ import (
 // launcher inside L1 never gets to enforce the guest's own timeout.
 const BootStall = 2 * time.Minute
 
+// ProgressStall is how long a guest that has printed something may go
+// without its console or L1's log growing before the test host declares
+// the session stalled. The tests' longest silent phase (a 64 MiB disk
+// test behind an IOMMU) takes well under a minute. Such stalls have been
+// seen with L0 QEMU idle: L1's only CPU halted and never woken, so that
+// nothing inside L1, its timeouts included, runs again.
+const ProgressStall = 4 * time.Minute
+
 // watchStall cancels the session (through cancel) when the newest guest of
-// work has had an empty console for longer than BootStall, and records
-// which guest in *stalled. It returns when ctx is done.
+// work has had an empty console for longer than BootStall, or no progress
+// on its console or L1's log for ProgressStall, and records which guest in
+// *stalled. Before cancelling it saves L0's view of L1's CPU (see
+// dumpL0State) in work/l0-stall.txt. It returns when ctx is done.
 func watchStall(ctx context.Context, work string, cancel context.CancelFunc, stalled *string) {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
@@ -32,8 +42,19 @@ func watchStall(ctx context.Context, work string, cancel context.CancelFunc, sta
 		if dir == "" {
 			continue
 		}
-		if fi, err := os.Stat(filepath.Join(dir, "serial.log")); err == nil && fi.Size() == 0 && time.Since(started) > BootStall {
+		fi, err := os.Stat(filepath.Join(dir, "serial.log"))
+		if err != nil {
+			continue
+		}
+		last := started
+		for _, f := range []string{filepath.Join(dir, "serial.log"), filepath.Join(work, "l1.log")} {
+			if fi, err := os.Stat(f); err == nil && fi.ModTime().After(last) {
+				last = fi.ModTime()
+			}
+		}
+		if fi.Size() == 0 && time.Since(started) > BootStall || fi.Size() > 0 && time.Since(last) > ProgressStall {
 			*stalled = filepath.Base(dir)
+			dumpL0State(work)
 			cancel()
 			return
 		}

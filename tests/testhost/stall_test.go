@@ -9,7 +9,7 @@ import (
 )
 
 func TestWatchStall(t *testing.T) {
-	old := time.Now().Add(-2 * BootStall)
+	old := time.Now().Add(-2 * ProgressStall)
 	tests := []struct {
 		name    string
 		make    func(work string)
@@ -18,7 +18,17 @@ func TestWatchStall(t *testing.T) {
 		{"no guest yet", func(string) {}, ""},
 		{"empty console, long ago", func(w string) { guestDirAt(t, w, "l2-0", "", old, false) }, "l2-0"},
 		{"empty console, just started", func(w string) { guestDirAt(t, w, "l2-0", "", time.Now(), false) }, ""},
-		{"console has output", func(w string) { guestDirAt(t, w, "l2-0", "booting", old, false) }, ""},
+		{"console has output, recently", func(w string) {
+			guestDirAt(t, w, "l2-0", "booting", old, false)
+			touch(t, filepath.Join(w, "l2-0", "serial.log"), time.Now())
+		}, ""},
+		{"console silent for long", func(w string) { guestDirAt(t, w, "l2-0", "booting", old, false) }, "l2-0"},
+		{"console silent, L1 log growing", func(w string) {
+			guestDirAt(t, w, "l2-0", "booting", old, false)
+			if err := os.WriteFile(filepath.Join(w, "l1.log"), []byte("x"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}, ""},
 		{"finished guest", func(w string) { guestDirAt(t, w, "l2-0", "", old, true) }, ""},
 		{"newest guest counts", func(w string) {
 			guestDirAt(t, w, "l2-9", "", old, true)
@@ -51,12 +61,18 @@ func guestDirAt(t *testing.T, work, name, serial string, started time.Time, fini
 			t.Fatal(err)
 		}
 	}
-	if err := os.Chtimes(filepath.Join(d, "stderr.log"), started, started); err != nil {
-		t.Fatal(err)
-	}
+	touch(t, filepath.Join(d, "stderr.log"), started)
+	touch(t, filepath.Join(d, "serial.log"), started)
 	if finished {
 		if err := os.WriteFile(filepath.Join(d, "report.json"), []byte("{}"), 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+func touch(t *testing.T, path string, when time.Time) {
+	t.Helper()
+	if err := os.Chtimes(path, when, when); err != nil {
+		t.Fatal(err)
 	}
 }
