@@ -270,11 +270,14 @@ func (vm *VM) stop(reason ExitReason, err error) {
 }
 
 // Run runs the guest until it powers off, resets, fails, or ctx is done. It
-// returns how the VM ended; err is non-nil only for ExitError.
+// returns how the VM ended; err is non-nil only for ExitError. While it
+// runs, GOMAXPROCS is one higher per vCPU: vCPU threads live in KVM_RUN and
+// must not hold the processors device goroutines need.
 func (vm *VM) Run(ctx context.Context) (ExitReason, error) {
 	if vm.cfg.SerialInput != nil && !vm.cfg.VirtioConsole {
 		go vm.readInput()
 	}
+	defer reserveProcs(len(vm.vcpus))()
 	var wg sync.WaitGroup
 	for _, c := range vm.vcpus {
 		wg.Add(1)
