@@ -68,6 +68,10 @@ func (h barHandler) Write(off uint64, data []byte) {
 	case regionNotify:
 		// The value written is the queue index (§4.1.5.2); the address
 		// already names the queue, which is what an ioeventfd sees too.
-		t.kick(int(rel / NotifyOffMultiplier))
+		if i := int(rel / NotifyOffMultiplier); t.isInline(i) {
+			t.serveInline(i)
+		} else {
+			t.kick(i)
+		}
 	}
 }

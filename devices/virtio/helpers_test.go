@@ -23,6 +23,7 @@ type echo struct {
 	resets    atomic.Int32
 	processed atomic.Int64
 	failNext  atomic.Bool // Activate fails once
+	inline    []bool      // queues served on notify (virtio.NotifyServer)
 
 	mu  sync.Mutex
 	cfg [8]byte
@@ -38,10 +39,11 @@ func newEcho(queues ...uint16) *echo {
 	return e
 }
 
-func (e *echo) Type() virtio.Type    { return virtio.TypeConsole }
-func (e *echo) Features() uint64     { return 1<<0 | virtio.FeatureRingPacked } // transport bits are ignored
-func (e *echo) QueueSizes() []uint16 { return e.queues }
-func (e *echo) ConfigSize() int      { return len(e.cfg) }
+func (e *echo) ServeOnNotify(i int) bool { return i < len(e.inline) && e.inline[i] }
+func (e *echo) Type() virtio.Type        { return virtio.TypeConsole }
+func (e *echo) Features() uint64         { return 1<<0 | virtio.FeatureRingPacked } // transport bits are ignored
+func (e *echo) QueueSizes() []uint16     { return e.queues }
+func (e *echo) ConfigSize() int          { return len(e.cfg) }
 func (e *echo) ReadConfig(off int, p []byte) {
 	e.mu.Lock()
 	defer e.mu.Unlock()

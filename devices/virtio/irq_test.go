@@ -175,7 +175,11 @@ func TestIOEventFD(t *testing.T) {
 // sender when unmasked; a route KVM refuses falls back to the sender.
 func TestIRQFD(t *testing.T) {
 	k := newFakeKVM()
-	r := newRig(t, newEcho(16), virtio.Config{Routes: k}, nil, 0)
+	// Served on notify, the queue has interrupted when Kick returns (a
+	// queue goroutine pushes the used buffer before it interrupts).
+	dev := newEcho(16)
+	dev.inline = []bool{true}
+	r := newRig(t, dev, virtio.Config{Routes: k}, nil, 0)
 	qs := r.start(t, allFeatures&^virtio.FeatureEventIdx) // every used buffer interrupts
 	fd, ok := k.routeFor(0x4001)
 	if !ok {

@@ -94,6 +94,9 @@ func (t *Transport) BARMapped(index int, base uint64, mapped bool) {
 	}
 	t.unregisterIOEvents()
 	for i, d := range t.bells {
+		if t.isInline(i) {
+			continue // its notify write must reach the BAR handler
+		}
 		addr := notifyAddr(base, i)
 		if err := t.ioevents.RegisterIOEvent(d.efd, addr, notifyWidth, nil); err != nil {
 			t.report(fmt.Errorf("virtio: queue %d: ioeventfd at %#x: %w", i, addr, err))

@@ -10,12 +10,13 @@ import (
 
 // run is one activation's set of queue goroutines.
 type run struct {
-	stop atomic.Bool
-	wg   sync.WaitGroup
+	stop   atomic.Bool
+	wg     sync.WaitGroup
+	failed []bool // per inline queue (see NotifyServer); t.mu held
 }
 
 // activate builds the enabled queues, activates the device and starts
-// one goroutine per queue; t.mu held.
+// one goroutine per queue that is not served inline; t.mu held.
 func (t *Transport) activate() error {
 	f := t.common.driverFeatures
 	as := dma.AddressSpace(dma.Identity{})
@@ -37,17 +38,19 @@ func (t *Transport) activate() error {
 		if err != nil {
 			return err
 		}
-		q.wake = func() { t.kick(i) }
+		if !t.isInline(i) {
+			q.wake = func() { t.kick(i) }
+		}
 		qs[i] = q
 	}
 	if err := t.dev.Activate(&Activation{Features: f, Queues: qs, Memory: t.mem, DMA: as, Transport: t}); err != nil {
 		return fmt.Errorf("virtio: activating the %v device: %w", t.dev.Type(), err)
 	}
 	t.negotiated, t.activeQs = f, qs
-	r := &run{}
+	r := &run{failed: make([]bool, len(qs))}
 	t.run = r
-	for _, q := range qs {
-		if q != nil {
+	for i, q := range qs {
+		if q != nil && !t.isInline(i) {
 			r.wg.Add(1)
 			go t.serve(r, q)
 		}

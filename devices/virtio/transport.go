@@ -72,6 +72,7 @@ type Transport struct {
 	offered  uint64
 	vectors  *vectors
 	bells    []*doorbell
+	inline   []bool // per queue: served on the notifying thread (NotifyServer)
 	ioevents irq.IOEvents
 	onErr    func(error)
 
@@ -160,6 +161,7 @@ func New(dev Device, cfg Config) (*Transport, error) {
 	if err := t.addCapabilities(cs); err != nil {
 		return nil, err
 	}
+	t.inline = inlineQueues(dev, len(sizes))
 	for range sizes {
 		d, err := newDoorbell(cfg.IOEvents != nil)
 		if err != nil {
