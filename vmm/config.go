@@ -32,13 +32,16 @@ type Config struct {
 	Logger *slog.Logger
 	// KVMPath is the KVM device; empty means /dev/kvm.
 	KVMPath string
-	// IOMMU is the guest-visible IOMMU every PCI device sits behind.
+	// IOMMU selects the guest-visible IOMMUs: VT-d, virtio-iommu, both or
+	// none. Each PCI device sits behind the one its IOMMU field names, or
+	// behind IOMMU.Default(); the virtio console and the rng always
+	// follow the default.
 	IOMMU IOMMUConfig
 	// IOMMUEvents, if not empty, is a file that receives every notifier
-	// event of every device address space as JSON lines.
+	// event of every device address space of every IOMMU as JSON lines.
 	IOMMUEvents string
-	// Devices lists extra PCI devices by name: "edu" (the DMA test device).
-	Devices []string
+	// Devices are extra PCI devices: "edu" (the DMA test device).
+	Devices []DeviceConfig
 	// Disks are virtio-blk disks, in PCI slot order.
 	Disks []DiskConfig
 	// RNG adds a virtio-rng device.
@@ -128,6 +131,9 @@ func prepare(cfg Config) (*prepared, error) {
 	if hm := hostMemory(); hm != 0 && cfg.Memory > hm {
 		return nil, configErr("--memory %d MiB is more than the host's %d MiB", cfg.Memory>>20, hm>>20)
 	}
+	if err := checkDevices(cfg); err != nil {
+		return nil, err
+	}
 	if cfg.Kernel == "" {
 		return nil, configErr("--kernel is required")
 	}
@@ -142,26 +148,10 @@ func prepare(cfg Config) (*prepared, error) {
 	if err != nil {
 		return nil, &ConfigError{Err: err}
 	}
-	if cfg.IOMMU.Kind == "vtd" {
-		if err := cfg.IOMMU.VTD.Validate(); err != nil {
-			return nil, configErr("--iommu: %v", err)
-		}
-	}
-	if cfg.IOMMUEvents != "" && cfg.IOMMU.Kind == "" {
-		return nil, configErr("--iommu-events needs an --iommu")
-	}
-	for _, d := range cfg.Devices {
-		if d != "edu" {
-			return nil, configErr("--device %q: want edu", d)
-		}
-	}
 	for _, d := range cfg.Disks {
 		if _, err := os.Stat(d.Path); err != nil {
 			return nil, configErr("--disk: %v", err)
 		}
-	}
-	if n := len(cfg.Disks) + len(cfg.Nets) + len(cfg.Devices) + 2; n > 29 {
-		return nil, configErr("%d PCI devices do not fit in slots 3-31 of bus 0", n)
 	}
 	p := &prepared{cfg: cfg, kernel: k, layout: l}
 	if cfg.Initrd != "" {
@@ -177,6 +167,32 @@ func prepare(cfg Config) (*prepared, error) {
 		}
 	}
 	return p, nil
+}
+
+// checkDevices checks the IOMMUs and the PCI devices of cfg, which need no
+// file: the VT-d options, the number of devices, and that every device
+// names an IOMMU the VM has (see planPCI). Every error is a *ConfigError.
+func checkDevices(cfg Config) error {
+	if c := cfg.IOMMU.VTD; c != nil {
+		if err := c.Validate(); err != nil {
+			return configErr("--iommu vtd: %v", err)
+		}
+	}
+	if cfg.IOMMUEvents != "" && !cfg.IOMMU.Enabled() {
+		return configErr("--iommu-events needs an --iommu")
+	}
+	for _, d := range cfg.Devices {
+		if d.Name != "edu" {
+			return configErr("--device %q: want edu", d.Name)
+		}
+	}
+	if n := len(cfg.Disks) + len(cfg.Nets) + len(cfg.Devices) + 2; n > 29 {
+		return configErr("%d PCI devices do not fit in slots 3-31 of bus 0", n)
+	}
+	if _, err := planPCI(cfg); err != nil {
+		return &ConfigError{Err: err}
+	}
+	return nil
 }
 
 // IsConfigError reports whether err is a configuration error.

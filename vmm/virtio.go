@@ -22,23 +22,34 @@ type DiskConfig struct {
 	Path string
 	// ReadOnly offers VIRTIO_BLK_F_RO and opens the image read-only.
 	ReadOnly bool
+	// IOMMU is the IOMMU the disk sits behind (iommu=vtd|virtio|none);
+	// IOMMUDefault follows IOMMUConfig.Default.
+	IOMMU IOMMUKind
 }
 
-// ParseDisk parses the --disk flag: PATH[,readonly].
+// ParseDisk parses the --disk flag: PATH[,readonly][,iommu=vtd|virtio|none].
+// Errors quote the flag's value and name the offending option; iommu=
+// given twice is an error, since a device sits behind one IOMMU at most.
 func ParseDisk(s string) (DiskConfig, error) {
 	parts := strings.Split(s, ",")
 	d := DiskConfig{Path: parts[0]}
 	if d.Path == "" {
-		return d, fmt.Errorf("--disk %q: want PATH[,readonly]", s)
+		return d, fmt.Errorf("--disk %q: want PATH[,readonly][,iommu=vtd|virtio|none]", s)
 	}
+	var opt iommuOption
 	for _, o := range parts[1:] {
-		switch o {
-		case "readonly", "ro":
+		switch v, isIOMMU := strings.CutPrefix(o, "iommu="); {
+		case o == "readonly" || o == "ro":
 			d.ReadOnly = true
+		case isIOMMU:
+			if err := opt.set(v); err != nil {
+				return d, fmt.Errorf("--disk %q: %v", s, err)
+			}
 		default:
-			return d, fmt.Errorf("--disk %q: unknown option %q (want readonly)", s, o)
+			return d, fmt.Errorf("--disk %q: unknown option %q (want readonly or iommu=vtd|virtio|none)", s, o)
 		}
 	}
+	d.IOMMU = opt.kind
 	return d, nil
 }
 
@@ -50,16 +61,29 @@ type NetConfig struct {
 	// MAC is the guest's MAC address; nil derives a locally administered
 	// one from the tap's name.
 	MAC net.HardwareAddr
+	// IOMMU is the IOMMU the interface sits behind
+	// (iommu=vtd|virtio|none); IOMMUDefault follows IOMMUConfig.Default.
+	IOMMU IOMMUKind
 }
 
-// ParseNet parses the --net flag: tap=NAME[,mac=XX:XX:XX:XX:XX:XX].
+// ParseNet parses the --net flag:
+// tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,iommu=vtd|virtio|none]. Every option is
+// key=value and may be given once.
 func ParseNet(s string) (NetConfig, error) {
-	var n NetConfig
+	var (
+		n    NetConfig
+		opt  iommuOption
+		seen = map[string]bool{}
+	)
 	for _, kv := range strings.Split(s, ",") {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok {
-			return n, fmt.Errorf("--net %q: want tap=NAME[,mac=MAC]", s)
+			return n, fmt.Errorf("--net %q: want tap=NAME[,mac=MAC][,iommu=vtd|virtio|none]", s)
 		}
+		if seen[k] && k != "iommu" { // iommuOption explains its own repeat
+			return n, fmt.Errorf("--net %q: option %q given twice", s, k)
+		}
+		seen[k] = true
 		switch k {
 		case "tap":
 			n.Tap = v
@@ -69,6 +93,10 @@ func ParseNet(s string) (NetConfig, error) {
 				return n, fmt.Errorf("--net %q: bad MAC %q", s, v)
 			}
 			n.MAC = m
+		case "iommu":
+			if err := opt.set(v); err != nil {
+				return n, fmt.Errorf("--net %q: %v", s, err)
+			}
 		default:
 			return n, fmt.Errorf("--net %q: unknown option %q", s, k)
 		}
@@ -76,7 +104,59 @@ func ParseNet(s string) (NetConfig, error) {
 	if n.Tap == "" || len(n.Tap) >= 16 {
 		return n, fmt.Errorf("--net %q: tap=NAME is required (at most 15 characters)", s)
 	}
+	n.IOMMU = opt.kind
 	return n, nil
+}
+
+// DeviceConfig is one extra PCI device of the --device flag.
+type DeviceConfig struct {
+	// Name is the device: "edu", the DMA test engine (PCI 1234:11e8).
+	Name string
+	// IOMMU is the IOMMU the device sits behind (iommu=vtd|virtio|none);
+	// IOMMUDefault follows IOMMUConfig.Default.
+	IOMMU IOMMUKind
+}
+
+// ParseDevice parses the --device flag: NAME[,iommu=vtd|virtio|none], where
+// NAME is "edu".
+func ParseDevice(s string) (DeviceConfig, error) {
+	parts := strings.Split(s, ",")
+	d := DeviceConfig{Name: parts[0]}
+	if d.Name != "edu" {
+		return d, fmt.Errorf("--device %q: unknown device %q (want edu)", s, d.Name)
+	}
+	var opt iommuOption
+	for _, o := range parts[1:] {
+		v, ok := strings.CutPrefix(o, "iommu=")
+		if !ok {
+			return d, fmt.Errorf("--device %q: unknown option %q (want iommu=vtd|virtio|none)", s, o)
+		}
+		if err := opt.set(v); err != nil {
+			return d, fmt.Errorf("--device %q: %v", s, err)
+		}
+	}
+	d.IOMMU = opt.kind
+	return d, nil
+}
+
+// iommuOption collects the iommu= option of a device flag.
+type iommuOption struct {
+	kind  IOMMUKind
+	given bool
+}
+
+// set parses one iommu= value. A second one is an error whatever its
+// value: a device sits behind one IOMMU at most.
+func (o *iommuOption) set(v string) error {
+	k, err := ParseIOMMUKind(v)
+	if err != nil {
+		return err
+	}
+	if o.given {
+		return fmt.Errorf("iommu= given twice (%s, then %s): a device sits behind one IOMMU at most", o.kind, k)
+	}
+	o.kind, o.given = k, true
+	return nil
 }
 
 // addVirtio wraps dev in a modern virtio-pci transport at b, behind the
@@ -104,55 +184,83 @@ func (vm *VM) addVirtio(b pci.BDF, dev virtio.Device, name string, as iommuSpace
 	return nil
 }
 
-// plannedDevice is one endpoint PCI device and its slot.
+// plannedDevice is one endpoint PCI device, its slot and its IOMMU.
 type plannedDevice struct {
 	bdf  pci.BDF
-	kind string // "disk", "rng", "edu"
-	idx  int    // index into Config.Disks for disks
+	kind string // "disk", "net", "console", "rng", "edu"
+	idx  int    // index into Config.Disks, Config.Nets or Config.Devices
+	// iommu is the IOMMU the device sits behind, resolved: IOMMUNone,
+	// IOMMUVTD or IOMMUVirtio.
+	iommu IOMMUKind
 }
 
-// planPCI places the endpoint devices from slot 3 on, in the order disks,
-// rng, extra devices. (Slot 2 is the virtio-iommu's, 0 the host bridge.)
-func (vm *VM) planPCI() []plannedDevice {
-	var p []plannedDevice
-	slot := uint8(3)
-	add := func(kind string, idx int) {
-		p = append(p, plannedDevice{bdf: pci.BDF{Device: slot}, kind: kind, idx: idx})
+// planPCI places the endpoint devices of cfg from slot 3 on, in the order
+// disks, nets, virtio console, rng, extra devices (slot 2 is the
+// virtio-iommu's, 0 the host bridge's), and resolves the IOMMU each sits
+// behind. A device naming an IOMMU the VM does not have is an error that
+// names the device's flag (the first such device); the plan is then
+// complete, with such devices behind no IOMMU. cfg has at most 29 endpoint devices (prepare checks).
+func planPCI(cfg Config) ([]plannedDevice, error) {
+	var (
+		p     []plannedDevice
+		first error
+		slot  = uint8(3)
+	)
+	add := func(kind string, idx int, want IOMMUKind, flag string) {
+		k, err := cfg.IOMMU.resolve(want)
+		if err != nil {
+			if first == nil {
+				first = fmt.Errorf("%s: %w", flag, err)
+			}
+			k = IOMMUNone
+		}
+		p = append(p, plannedDevice{bdf: pci.BDF{Device: slot}, kind: kind, idx: idx, iommu: k})
 		slot++
 	}
-	for i := range vm.cfg.Disks {
-		add("disk", i)
+	for i, d := range cfg.Disks {
+		add("disk", i, d.IOMMU, "--disk "+d.Path)
 	}
-	for i := range vm.cfg.Nets {
-		add("net", i)
+	for i, n := range cfg.Nets {
+		add("net", i, n.IOMMU, "--net tap="+n.Tap)
 	}
-	if vm.cfg.VirtioConsole {
-		add("console", 0)
+	if cfg.VirtioConsole {
+		add("console", 0, IOMMUDefault, "--console virtio")
 	}
-	if vm.cfg.RNG {
-		add("rng", 0)
+	if cfg.RNG {
+		add("rng", 0, IOMMUDefault, "--rng")
 	}
-	for _, d := range vm.cfg.Devices {
-		add(d, 0)
+	for i, d := range cfg.Devices {
+		add(d.Name, i, d.IOMMU, "--device "+d.Name)
 	}
-	return p
+	return p, first
 }
 
-// createPCIDevices adds the virtio-iommu (if configured) and every planned
-// endpoint device, each behind the IOMMU address space of its requester ID.
-func (vm *VM) createPCIDevices() error {
-	plan := vm.planPCI()
-	if vm.cfg.IOMMU.Kind == "virtio" {
-		var eps []pci.BDF
-		for _, d := range plan {
-			eps = append(eps, d.bdf)
+// endpointsOf returns the slots of the planned devices behind k.
+func endpointsOf(plan []plannedDevice, k IOMMUKind) []pci.BDF {
+	var out []pci.BDF
+	for _, d := range plan {
+		if d.iommu == k {
+			out = append(out, d.bdf)
 		}
-		if err := vm.createVirtioIOMMU(eps); err != nil {
+	}
+	return out
+}
+
+// createPCIDevices adds the virtio-iommu (if configured) with the devices
+// planned behind it as its endpoints, and every planned endpoint device,
+// each in the address space of its IOMMU.
+func (vm *VM) createPCIDevices() error {
+	plan, err := planPCI(vm.cfg)
+	if err != nil {
+		return &ConfigError{Err: err}
+	}
+	if vm.cfg.IOMMU.Virtio != nil {
+		if err := vm.createVirtioIOMMU(endpointsOf(plan, IOMMUVirtio)); err != nil {
 			return err
 		}
 	}
 	for _, d := range plan {
-		as, err := vm.addressSpace(d.bdf)
+		as, err := vm.addressSpace(d)
 		if err != nil {
 			return err
 		}

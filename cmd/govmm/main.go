@@ -1,9 +1,18 @@
 // Command govmm runs a KVM virtual machine whose devices can sit behind an
-// emulated Intel VT-d or a virtio-iommu.
+// emulated Intel VT-d, a virtio-iommu, or either of the two in one VM.
 //
 // Usage:
 //
 //	govmm run --kernel K [--initrd I] [--cmdline S] [--memory 1G] [--cpus N] [--serial stdio|FILE]
+//	          [--iommu vtd[,...]] [--iommu virtio[,...]] [--iommu-events FILE]
+//	          [--disk PATH[,readonly][,iommu=vtd|virtio|none]]... [--net tap=NAME[,...][,iommu=...]]...
+//	          [--device edu[,iommu=...]]... [--rng] [--console serial|virtio]
+//
+// With both IOMMUs, each device sits behind the one its iommu= option
+// names, VT-d by default; the DMAR then lists VT-d's devices as device
+// scopes and the VIOT the virtio-iommu's, so no device is claimed twice.
+// Naming an IOMMU that is not configured, or two IOMMUs for one device, is
+// a usage error.
 //
 // Exit status:
 //
@@ -79,8 +88,8 @@ func runVM(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		cpus     = fs.Int("cpus", 1, "number of vCPUs (1-255), each on its own host thread")
 		serialTo = fs.String("serial", "stdio", "where the COM1 console goes: \"stdio\" (input from stdin, output to stdout) or a FILE to write output to")
 		logLevel = fs.String("log-level", "info", "VMM diagnostics on stderr: debug, info, warn or error")
-		events   = fs.String("iommu-events", "", "write every IOMMU notifier event (map, unmap, deviotlb_unmap) of every device as JSON lines to this file")
-		devices  []string
+		events   = fs.String("iommu-events", "", "write every IOMMU notifier event (map, unmap, deviotlb_unmap) of every device, behind either IOMMU, as JSON lines to this file")
+		devices  []vmm.DeviceConfig
 		iommus   []string
 		disks    []vmm.DiskConfig
 		rng      = fs.Bool("rng", false, "add a virtio-rng device (guest /dev/hwrng)")
@@ -88,7 +97,7 @@ func runVM(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		nets     []vmm.NetConfig
 		cpuProf  = fs.String("cpuprofile", "", "write a pprof CPU profile of the VMM process (vCPU threads' exit handling and device goroutines) to this file")
 	)
-	fs.Func("net", "add a virtio-net interface on a host tap device (repeatable): tap=NAME[,mac=XX:XX:XX:XX:XX:XX]", func(v string) error {
+	fs.Func("net", "add a virtio-net interface on a host tap device (repeatable): tap=NAME[,mac=XX:XX:XX:XX:XX:XX][,iommu=vtd|virtio|none]", func(v string) error {
 		n, err := vmm.ParseNet(v)
 		if err != nil {
 			return err
@@ -96,7 +105,7 @@ func runVM(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		nets = append(nets, n)
 		return nil
 	})
-	fs.Func("disk", "add a virtio-blk disk backed by a raw image (repeatable): PATH[,readonly]", func(v string) error {
+	fs.Func("disk", "add a virtio-blk disk backed by a raw image (repeatable): PATH[,readonly][,iommu=vtd|virtio|none]", func(v string) error {
 		d, err := vmm.ParseDisk(v)
 		if err != nil {
 			return err
@@ -104,12 +113,16 @@ func runVM(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		disks = append(disks, d)
 		return nil
 	})
-	fs.Func("iommu", "guest-visible IOMMU that every PCI device sits behind: \"vtd[,aw-bits=39|48,caching-mode=on|off,device-iotlb=on|off,pt=on|off]\" (Intel VT-d at 0xFED90000) or \"virtio[,aw-bits=N,granule=4k,domain-range=A-B,bypass=on|off]\" (virtio-iommu at 00:02.0); one IOMMU per VM", func(v string) error {
+	fs.Func("iommu", "add a guest-visible IOMMU: \"vtd[,aw-bits=39|48,caching-mode=on|off,device-iotlb=on|off,pt=on|off]\" (Intel VT-d at 0xFED90000) or \"virtio[,aw-bits=N,granule=4k,domain-range=A-B,bypass=on|off]\" (virtio-iommu at 00:02.0); each kind at most once. Devices sit behind the one their iommu= option names; without it, behind the only IOMMU, or VT-d when both are given (the virtio console and the rng always do)", func(v string) error {
 		iommus = append(iommus, v)
 		return nil
 	})
-	fs.Func("device", "add a PCI device (repeatable): \"edu\" (a DMA test engine, 1234:11e8)", func(v string) error {
-		devices = append(devices, v)
+	fs.Func("device", "add a PCI device (repeatable): \"edu[,iommu=vtd|virtio|none]\" (a DMA test engine, 1234:11e8)", func(v string) error {
+		d, err := vmm.ParseDevice(v)
+		if err != nil {
+			return err
+		}
+		devices = append(devices, d)
 		return nil
 	})
 	fs.Usage = func() {
@@ -144,11 +157,7 @@ func runVM(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "govmm run: --memory: %v\n", err)
 		return exitUsage
 	}
-	if len(iommus) > 1 {
-		fmt.Fprintf(stderr, "govmm run: --iommu given %d times (%s): one IOMMU serves every PCI device, so VT-d and virtio-iommu cannot be combined\n", len(iommus), strings.Join(iommus, ", "))
-		return exitUsage
-	}
-	iommuCfg, err := vmm.ParseIOMMU(strings.Join(iommus, ""))
+	iommuCfg, err := vmm.ParseIOMMU(iommus...)
 	if err != nil {
 		fmt.Fprintf(stderr, "govmm run: --iommu: %v\n", err)
 		return exitUsage

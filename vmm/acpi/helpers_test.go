@@ -80,6 +80,37 @@ func bothConfig() Config {
 	return c
 }
 
+// scopedConfig is the VMM's machine with VT-d alone where one device
+// (00:04.0) is behind no IOMMU: the DRHD lists its devices as PCI endpoint
+// scopes instead of INCLUDE_PCI_ALL.
+func scopedConfig() Config {
+	c := minimalConfig()
+	c.DMAR = &DMARConfig{
+		HostAddressWidth: 48,
+		Units:            []DRHD{{RegisterBase: testVTDBase, Scopes: []DeviceScope{PCIEndpointScope(0, 3, 0), PCIEndpointScope(0, 5, 0)}}},
+	}
+	return c
+}
+
+// dualConfig is the VMM's machine with both IOMMUs: VT-d serves 00:03.0,
+// 00:05.0 and 00:06.0 through PCI endpoint scopes, the virtio-iommu at
+// 00:02.0 serves 00:04.0 and 00:07.0 through one-BDF VIOT ranges whose
+// endpoint ID is the requester ID, and 00:08.0 is behind neither.
+func dualConfig() Config {
+	c := minimalConfig()
+	c.DMAR = &DMARConfig{
+		HostAddressWidth: 48,
+		Units: []DRHD{{RegisterBase: testVTDBase, Scopes: []DeviceScope{
+			PCIEndpointScope(0, 3, 0), PCIEndpointScope(0, 5, 0), PCIEndpointScope(0, 6, 0),
+		}}},
+	}
+	c.VIOT = &VIOTConfig{BDF: BDF(0, 2, 0), Ranges: []VIOTPCIRange{
+		{EndpointStart: uint32(BDF(0, 4, 0)), BDFStart: BDF(0, 4, 0), BDFEnd: BDF(0, 4, 0)},
+		{EndpointStart: uint32(BDF(0, 7, 0)), BDFStart: BDF(0, 7, 0), BDFEnd: BDF(0, 7, 0)},
+	}}
+	return c
+}
+
 // maxConfig uses the upper limits: 255 CPUs, four UARTs, every PRT slot.
 func maxConfig() Config {
 	c := fullConfig()
@@ -108,6 +139,8 @@ func testConfigs() []struct {
 		{"vtd", vtdConfig()},
 		{"viot", viotConfig()},
 		{"both", bothConfig()},
+		{"scoped", scopedConfig()},
+		{"dual", dualConfig()},
 		{"max", maxConfig()},
 	}
 }

@@ -288,6 +288,29 @@ func checkDisassembly(t *testing.T, cfg Config, dsl map[string]string) {
 	if cfg.DMAR != nil {
 		want["DMAR"] = []string{fmt.Sprintf("Host Address Width : %02X", cfg.DMAR.HostAddressWidth-1)}
 		count["DMAR"] = map[string]int{"[Hardware Unit Definition]": len(cfg.DMAR.Units), "[Root Port ATS Capability]": len(cfg.DMAR.ATSR)}
+		// The PCI device scopes as iasl reads them: how many of each
+		// type, and the device and function of one-hop paths.
+		types := map[ScopeType]string{ScopePCIEndpoint: "[PCI Endpoint Device]", ScopePCIBridge: "[PCI Bridge Device]"}
+		for _, s := range types {
+			count["DMAR"][s] = 0
+		}
+		scopes := func(ss []DeviceScope) {
+			for _, sc := range ss {
+				if types[sc.Type] == "" {
+					continue
+				}
+				count["DMAR"][types[sc.Type]]++
+				if len(sc.Path) == 1 {
+					want["DMAR"] = append(want["DMAR"], fmt.Sprintf("PCI Path : %02X,%02X", sc.Path[0].Device, sc.Path[0].Function))
+				}
+			}
+		}
+		for _, u := range cfg.DMAR.Units {
+			scopes(u.Scopes)
+		}
+		for _, a := range cfg.DMAR.ATSR {
+			scopes(a.Scopes)
+		}
 	}
 	normalize := regexp.MustCompile(`[ \t]+`)
 	for sig, subs := range want {
