@@ -11,6 +11,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// cpuidInvariantTSC is CPUID 0x80000007 EDX bit 8, invariant TSC.
+const cpuidInvariantTSC = 1 << 8
+
 // KVM's paravirtual CPUID leaves.
 const (
 	kvmCPUIDSignature = 0x40000000
@@ -62,6 +65,14 @@ func (vm *VM) newVCPU(id int, mmapSize int, cpuid *kvm.CPUID) (*vcpu, error) {
 			e.Edx = uint32(id) // x2APIC ID
 		case 0xA:
 			e.Eax = 0 // no architectural PMU
+		case 0x80000007:
+			// No invariant TSC, as in QEMU's default CPU models. With it
+			// Linux runs its TSC warp test between each pair of vCPUs at
+			// bring-up, and the boot CPU waits for the new one with
+			// interrupts off: on a host with fewer CPUs than vCPUs
+			// (nested, or overcommitted) that wait lasts until the host
+			// preempts the spinning vCPU. The guest uses kvm-clock.
+			e.Edx &^= cpuidInvariantTSC
 		}
 	}
 	if err := kvm.SetCPUID2(fd, &ids); err != nil {
