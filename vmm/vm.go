@@ -186,11 +186,10 @@ func (vm *VM) createMemory() error {
 		if size == 0 {
 			return nil
 		}
-		b, err := unix.Mmap(-1, 0, int(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+		b, err := mapRAM(size)
 		if err != nil {
-			return fmt.Errorf("mmap %d MiB of guest RAM: %w", size>>20, err)
+			return err
 		}
-		_ = unix.Madvise(b, unix.MADV_HUGEPAGE)
 		vm.ram = append(vm.ram, b)
 		slot := &kvm.UserspaceMemoryRegion{
 			Slot: uint32(len(regions)), GuestPhysAddr: gpa, MemorySize: size,
@@ -338,7 +337,7 @@ func (vm *VM) Close() error {
 	}
 	vm.vcpus = nil
 	for _, b := range vm.ram {
-		_ = unix.Munmap(b)
+		_ = unmapRAM(b)
 	}
 	vm.ram = nil
 	if vm.events != nil {
