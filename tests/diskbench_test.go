@@ -83,8 +83,8 @@ const diskBenchRepeats = 2
 //
 //	go test -run '^$' -bench DiskThroughput -benchtime 1x -timeout 60m ./tests/
 //
-// $GOVMM_DISKBENCH_ONLY=SUBSTRING keeps only the set-ups whose name holds
-// it; $GOVMM_DISKBENCH_PROFILES=DIR runs govmm with --cpuprofile and copies
+// $GOVMM_DISKBENCH_ONLY=NAME keeps only the set-up of that name, or else
+// those whose name holds it; $GOVMM_DISKBENCH_PROFILES=DIR runs govmm with --cpuprofile and copies
 // each profile to DIR/cpu-<n>.pprof and the guest's console to
 // DIR/serial-<n>.log (n numbers govmm's guests in boot order).
 func BenchmarkDiskThroughput(b *testing.B) {
@@ -95,8 +95,13 @@ func BenchmarkDiskThroughput(b *testing.B) {
 		configs = diskBenchConfigs[:0:0]
 		profDir = os.Getenv("GOVMM_DISKBENCH_PROFILES")
 	)
+	only := os.Getenv("GOVMM_DISKBENCH_ONLY")
 	for _, c := range diskBenchConfigs {
-		if strings.Contains(c.name, os.Getenv("GOVMM_DISKBENCH_ONLY")) {
+		if c.name == only {
+			configs = append(configs[:0], c)
+			break
+		}
+		if strings.Contains(c.name, only) {
 			configs = append(configs, c)
 		}
 	}

@@ -3,36 +3,39 @@ package virtio
 import (
 	"encoding/binary"
 	"fmt"
-	"os"
 
 	"golang.org/x/sys/unix"
 )
 
 // doorbell wakes the goroutine that serves one queue. With irq.IOEvents it
 // is an eventfd that KVM signals on a guest write of the queue's notify
-// address (ioeventfd), read through the Go poller; without, a one-slot
-// channel. A notify write that reaches the BAR handler (no ioeventfd, or a
-// write width KVM did not match) rings it the same way. Rings coalesce.
+// address (ioeventfd); without, a one-slot channel. A notify write that
+// reaches the BAR handler (no ioeventfd, or a write width KVM did not
+// match) rings it the same way. Rings coalesce.
+//
+// The queue goroutine waits in a blocking read(2) of the eventfd, not in
+// the Go poller: the kernel then wakes that very thread, where the poller
+// would wake its own thread first and hand the goroutine on to another,
+// one more context switch per notification.
 type doorbell struct {
-	efd  int      // -1 for a channel doorbell
-	file *os.File // efd, pollable
-	ch   chan struct{}
+	efd int // -1 for a channel doorbell
+	ch  chan struct{}
 }
 
 func newDoorbell(eventfd bool) (*doorbell, error) {
 	if !eventfd {
 		return &doorbell{efd: -1, ch: make(chan struct{}, 1)}, nil
 	}
-	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	fd, err := unix.Eventfd(0, unix.EFD_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("virtio: queue eventfd: %w", err)
 	}
-	return &doorbell{efd: fd, file: os.NewFile(uintptr(fd), "virtio-queue-eventfd")}, nil
+	return &doorbell{efd: fd}, nil
 }
 
 // ring signals the doorbell; it never blocks.
 func (d *doorbell) ring() {
-	if d.file == nil {
+	if d.efd < 0 {
 		select {
 		case d.ch <- struct{}{}:
 		default:
@@ -41,26 +44,32 @@ func (d *doorbell) ring() {
 	}
 	var one [8]byte
 	binary.NativeEndian.PutUint64(one[:], 1)
-	_, _ = unix.Write(d.efd, one[:]) // EAGAIN: already rung
+	_, _ = unix.Write(d.efd, one[:]) // blocks only at a counter of 2^64-2
 }
 
-// wait blocks until the doorbell rings; false once it is closed.
+// wait blocks until the doorbell rings; false if the eventfd is gone. A
+// run's goroutines leave after their run's stop flag is set and their
+// doorbell rung, always before close.
 func (d *doorbell) wait() bool {
-	if d.file == nil {
+	if d.efd < 0 {
 		<-d.ch
 		return true
 	}
 	var buf [8]byte
-	_, err := d.file.Read(buf[:])
-	return err == nil
+	for {
+		_, err := unix.Read(d.efd, buf[:])
+		if err != unix.EINTR {
+			return err == nil
+		}
+	}
 }
 
 // close releases the eventfd. The caller makes sure nobody rings the
 // doorbell afterwards (Transport.bellMu). A channel doorbell needs no
 // closing: its goroutine leaves through the run's stop flag.
 func (d *doorbell) close() {
-	if d.file != nil {
-		d.file.Close()
+	if d.efd >= 0 {
+		unix.Close(d.efd)
 	}
 }
 
