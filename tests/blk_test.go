@@ -16,12 +16,7 @@ import (
 // blkInit is /init for the disk tests: it loads the virtio modules, writes
 // 64 MiB of random data to /dev/vda with O_DIRECT, reads it back the same
 // way, reports both checksums, and tries a write to the read-only /dev/vdb.
-const blkInit = `#!/bin/sh
-export PATH=/bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-mount -t tmpfs tmpfs /tmp
+const blkInit = initPrologue + `mount -t tmpfs tmpfs /tmp
 dmesg -n 1
 /load-modules.sh
 for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/vdb ] && break; sleep 1; done

@@ -16,12 +16,7 @@ import (
 // diskBenchInit times diskBenchRounds rounds of 64 MiB of 1 MiB O_DIRECT
 // writes and reads of /dev/vda with the guest's /proc/uptime (10 ms
 // resolution), one "@write-cs" and "@read-cs" line per round.
-const diskBenchInit = `#!/bin/sh
-export PATH=/bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-dmesg -n 1
+const diskBenchInit = initPrologue + `dmesg -n 1
 /load-modules.sh
 for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/vda ] && break; sleep 1; done
 up() { cut -d' ' -f1 /proc/uptime | tr -d .; }

@@ -20,12 +20,7 @@ import (
 // virtio-iommu's virtio device under 00:02.0 for the other), the kernel's
 // IOMMU lines, and then runs the O_DIRECT write/read/sha256 test on each
 // disk, reporting the PCI function behind each block device.
-const dualInit = `#!/bin/sh
-export PATH=/bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-mount -t tmpfs tmpfs /tmp
+const dualInit = initPrologue + `mount -t tmpfs tmpfs /tmp
 dmesg -n 1
 /load-modules.sh
 for i in $(seq 1 30); do [ -b /dev/vda ] && [ -b /dev/vdb ] && [ -b /dev/vdc ] && break; sleep 1; done

@@ -26,12 +26,7 @@ const (
 
 // netInit brings eth0 up, pings the host end of the tap, and sends 2 MiB
 // of random data to a listener there, reporting the data's checksum.
-const netInit = `#!/bin/sh
-export PATH=/bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-mount -t tmpfs tmpfs /tmp
+const netInit = initPrologue + `mount -t tmpfs tmpfs /tmp
 dmesg -n 1
 /load-modules.sh
 for i in 1 2 3 4 5 6 7 8 9 10; do [ -e /sys/class/net/eth0 ] && break; sleep 1; done

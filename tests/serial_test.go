@@ -11,6 +11,15 @@ type guestReport struct {
 	dmesg  []string
 }
 
+// initPrologue starts a guest /init script: busybox on PATH, and /proc,
+// /sys and /dev mounted.
+const initPrologue = `#!/bin/sh
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+`
+
 // parseGuestReport reads "@key value" lines from a serial log. Anything
 // else (kernel messages, the dmesg dump's own lines) is ignored outside the
 // dmesg section. A dmesg section without its end runs to the end of the log.

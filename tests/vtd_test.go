@@ -19,12 +19,7 @@ import (
 // with busybox devmem to read 8 bytes at IOVA @iova into its buffer, and
 // reports the engine's error register and the DMAR fault lines that
 // followed.
-const vtdInit = `#!/bin/sh
-export PATH=/bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-dmesg -n 1
+const vtdInit = initPrologue + `dmesg -n 1
 echo "GOVMM-VTD-INIT"
 for d in /sys/bus/pci/devices/*; do
 	g=$(readlink $d/iommu_group)
