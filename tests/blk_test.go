@@ -2,14 +2,12 @@ package tests
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/govmm/govmm/notifier"
-	"github.com/govmm/govmm/notifier/eventlog"
 	"github.com/govmm/govmm/tests/testhost"
 )
 
@@ -161,14 +159,9 @@ func diskProblems(r guestReport, after string) []string {
 // unmapped, so the MAPs of vda's requester ID add up to at least the 128 MiB
 // written and read, and as many bytes are unmapped.
 func checkDiskEvents(path string) []string {
-	f, err := os.Open(path)
+	recs, err := readEventLog(path)
 	if err != nil {
-		return []string{fmt.Sprintf("event log: %v", err)}
-	}
-	defer f.Close()
-	recs, err := eventlog.ReadAll(f)
-	if err != nil {
-		return []string{fmt.Sprintf("event log %s: %v", path, err)}
+		return []string{err.Error()}
 	}
 	var mapped, unmapped uint64
 	for _, r := range recs {

@@ -2,7 +2,6 @@ package tests
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -231,14 +230,9 @@ func dualProblems(r guestReport, after string) []string {
 // an address space has before the guest takes it over; the untranslated
 // disk has no event at all.
 func checkDualEvents(path string) []string {
-	f, err := os.Open(path)
+	recs, err := readEventLog(path)
 	if err != nil {
-		return []string{fmt.Sprintf("event log: %v", err)}
-	}
-	defer f.Close()
-	recs, err := eventlog.ReadAll(f)
-	if err != nil {
-		return []string{fmt.Sprintf("event log %s: %v", path, err)}
+		return []string{err.Error()}
 	}
 	mapped, unmapped, all := map[uint32]uint64{}, map[uint32]uint64{}, map[uint32]int{}
 	for _, r := range recs {

@@ -1,7 +1,11 @@
 package tests
 
 import (
+	"fmt"
+	"os"
 	"strings"
+
+	"github.com/govmm/govmm/notifier/eventlog"
 )
 
 // guestReport is what a guest's /init printed as "@key value" lines, and the
@@ -51,4 +55,18 @@ func (r guestReport) value(key string) string {
 		return v[0]
 	}
 	return ""
+}
+
+// readEventLog reads a --iommu-events file.
+func readEventLog(path string) ([]eventlog.Record, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("event log: %w", err)
+	}
+	defer f.Close()
+	recs, err := eventlog.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("event log %s: %w", path, err)
+	}
+	return recs, nil
 }

@@ -2,7 +2,6 @@ package tests
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/govmm/govmm/notifier"
-	"github.com/govmm/govmm/notifier/eventlog"
 	"github.com/govmm/govmm/tests/testhost"
 )
 
@@ -142,14 +140,9 @@ func TestVTD(t *testing.T) {
 // that the edu device's address space was shadowed: the identity map
 // before translation is on, and its removal when the guest enabled it.
 func checkEvents(path string) []string {
-	f, err := os.Open(path)
+	recs, err := readEventLog(path)
 	if err != nil {
-		return []string{fmt.Sprintf("event log: %v", err)}
-	}
-	defer f.Close()
-	recs, err := eventlog.ReadAll(f)
-	if err != nil {
-		return []string{fmt.Sprintf("event log %s: %v", path, err)}
+		return []string{err.Error()}
 	}
 	var maps, unmaps int
 	for _, r := range recs {
