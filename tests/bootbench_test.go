@@ -31,8 +31,9 @@ const (
 )
 
 // BenchmarkBootTime compares govmm's boot time with QEMU's: benchRuns boots
-// each, interleaved (QEMU, govmm, QEMU, ...), of the same kernel and the
-// same initramfs, all in one L1 boot. Times are taken inside L1 by the test
+// of each VMM with the kernel's bzImage and with its vmlinux through PVH,
+// interleaved (QEMU, govmm, QEMU PVH, govmm PVH, ...), with the same
+// initramfs, all in one L1 boot. Times are taken inside L1 by the test
 // host's launcher from L1's monotonic clock: VMM start to the moment /init's
 // marker is read from the VMM's output, and VMM start to the VMM's exit
 // (the guest runs poweroff -f). It prints a markdown table for BENCHMARKS.md
@@ -48,14 +49,23 @@ func BenchmarkBootTime(b *testing.B) {
 		kname = testhost.KernelTrixieCloud
 	}
 	k := h.Kernel(kname)
+	// Boots in turns: each VMM with the bzImage and with the extracted
+	// vmlinux through the PVH entry point (which skips decompression).
+	kinds := []struct {
+		name string
+		vmm  testhost.VMM
+		pvh  bool
+	}{
+		{"QEMU, bzImage", testhost.QEMU, false},
+		{"govmm, bzImage", testhost.GoVMM, false},
+		{"QEMU, PVH vmlinux", testhost.QEMU, true},
+		{"govmm, PVH vmlinux", testhost.GoVMM, true},
+	}
 	var guests []testhost.Guest
-	for i := 0; i < 2*benchRuns; i++ {
-		vmm := testhost.QEMU
-		if i%2 == 1 {
-			vmm = testhost.GoVMM
-		}
+	for i := 0; i < len(kinds)*benchRuns; i++ {
+		kd := kinds[i%len(kinds)]
 		guests = append(guests, testhost.Guest{
-			VMM: vmm, Kernel: k, Init: benchInit, Cmdline: benchCmdline,
+			VMM: kd.vmm, Kernel: k, PVH: kd.pvh, Init: benchInit, Cmdline: benchCmdline,
 			CPUs: benchCPUs, Memory: benchMemory, Marker: benchMarker,
 			ExitMarker: benchMarker, // the next thing /init does is poweroff -f
 		})
@@ -66,13 +76,16 @@ func BenchmarkBootTime(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		stats := map[testhost.VMM]*bootStats{testhost.GoVMM: {}, testhost.QEMU: {}}
-		for _, r := range results {
-			s := stats[r.VMM]
+		rows := make([]row, len(kinds))
+		for j, kd := range kinds {
+			rows[j] = row{kd.name, &bootStats{}}
+		}
+		for j, r := range results {
+			s := rows[j%len(kinds)].s
 			if r.ExitCode != 0 || r.ToMarker < 0 {
 				s.failed++
 				if s.failed == 1 {
-					b.Errorf("%v run failed:\n%s", r.VMM, r.Tail(25))
+					b.Errorf("%s run failed:\n%s", rows[j%len(kinds)].name, r.Tail(25))
 				}
 				continue
 			}
@@ -80,18 +93,18 @@ func BenchmarkBootTime(b *testing.B) {
 			s.toExit = append(s.toExit, r.ToExit)
 		}
 		table := bootTable(k, h.L0Version(), qemuVersion(b.Context()), results[0].L1.WallTime,
-			loadBefore+" before, "+loadAverage()+" after",
-			[]row{{"govmm", stats[testhost.GoVMM]}, {"QEMU", stats[testhost.QEMU]}})
+			loadBefore+" before, "+loadAverage()+" after", rows)
 		fmt.Print(table)
 		if out := os.Getenv(envBenchOut); out != "" {
 			if err := os.WriteFile(out, []byte(table), 0o644); err != nil {
 				b.Error(err)
 			}
 		}
-		for _, r := range []row{{"govmm", stats[testhost.GoVMM]}, {"qemu", stats[testhost.QEMU]}} {
+		for _, r := range rows {
 			if len(r.s.toInit) > 0 {
-				b.ReportMetric(ms(median(r.s.toInit)), r.name+"-init-ms")
-				b.ReportMetric(ms(median(r.s.toExit)), r.name+"-exit-ms")
+				name := strings.NewReplacer(", ", "-", " ", "-").Replace(r.name)
+				b.ReportMetric(ms(median(r.s.toInit)), name+"-init-ms")
+				b.ReportMetric(ms(median(r.s.toExit)), name+"-exit-ms")
 			}
 		}
 	}
@@ -142,13 +155,13 @@ func bootTable(k testhost.Kernel, l0, qemu string, l1Wall time.Duration, load st
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s – %s |\n", r.name, runs, secs(mi), secs(ex),
 			secs(slices.Min(r.s.toInit)), secs(slices.Max(r.s.toInit)))
 	}
-	fmt.Fprintf(&b, "\nSame kernel (%s, bzImage) and busybox initramfs for both; cmdline `%s`; /init prints a marker and runs `poweroff -f`. "+
-		"QEMU: `%s -enable-kvm -M q35 -cpu host -smp %d -m %s -kernel … -initrd … -append …` (%s). "+
+	fmt.Fprintf(&b, "\nSame kernel (%s: its bzImage, or its extracted vmlinux booted through the PVH entry point) and busybox initramfs for all; cmdline `%s`; /init prints a marker and runs `poweroff -f`. "+
+		"QEMU: `%s -enable-kvm -M q35 -cpu host -smp %d -m %s -kernel … -initrd … -append …` (%s; PVH through its pvh.bin option ROM). "+
 		"All %d boots ran one after another in one test-host L1 (L0 %s, TCG with emulated AMD SVM; L1 wall time %.0f s), "+
 		"timed from L1's monotonic clock by the test host's launcher: VMM start → marker read from the VMM's output, VMM start → VMM exit. "+
 		"Both VMMs run on L1's KVM under TCG, so the figures compare the VMMs, not native boot times; "+
 		"they scale with the load of the machine (1-minute load average %s), hence the interleaving. %s.\n",
-		k.Package, benchCmdline, testhost.QEMUBinary, benchCPUs, benchMemory, qemu, 2*benchRuns, l0, l1Wall.Seconds(),
+		k.Package, benchCmdline, testhost.QEMUBinary, benchCPUs, benchMemory, qemu, len(rows)*benchRuns, l0, l1Wall.Seconds(),
 		load, time.Now().UTC().Format("2006-01-02"))
 	return b.String()
 }
