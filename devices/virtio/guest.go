@@ -32,40 +32,10 @@ func (g guest) slice(iova, n uint64, acc dma.Access) (s []byte, ok bool, err err
 }
 
 // read copies len(p) bytes at iova into p.
-func (g guest) read(p []byte, iova uint64) error {
-	for len(p) > 0 {
-		gpa, n, err := g.as.Translate(iova, uint64(len(p)), dma.Read)
-		if err != nil {
-			return err
-		}
-		n = min(n, uint64(len(p)))
-		s, err := g.mem.Slice(gpa, n)
-		if err != nil {
-			return err
-		}
-		copy(p, s)
-		p, iova = p[n:], iova+n
-	}
-	return nil
-}
+func (g guest) read(p []byte, iova uint64) error { return dma.ReadAt(g.as, g.mem, p, iova) }
 
 // write copies p to iova.
-func (g guest) write(p []byte, iova uint64) error {
-	for len(p) > 0 {
-		gpa, n, err := g.as.Translate(iova, uint64(len(p)), dma.Write)
-		if err != nil {
-			return err
-		}
-		n = min(n, uint64(len(p)))
-		s, err := g.mem.Slice(gpa, n)
-		if err != nil {
-			return err
-		}
-		copy(s, p)
-		p, iova = p[n:], iova+n
-	}
-	return nil
-}
+func (g guest) write(p []byte, iova uint64) error { return dma.WriteAt(g.as, g.mem, p, iova) }
 
 // load16 reads the little-endian 16-bit value at iova.
 func (g guest) load16(iova uint64) (uint16, error) {
