@@ -79,35 +79,29 @@ func TestVirtioBlk(t *testing.T) {
 			Marker: "GOVMM-BLK-INIT", ExitMarker: "@poweroff", Timeout: 6 * time.Minute,
 		})
 	}
-	results, err := h.RunSeq(t.Context(), testhost.L1Options{}, guests...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	names := make([]string, len(cases))
 	for i, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			res := results[i]
-			t.Log(res.Summary())
-			p := exitProblems(res)
-			r := parseGuestReport(res.Serial)
-			if got, want := r.value("vda-size"), fmt.Sprint(blkImageSize/512); got != want {
-				p = append(p, fmt.Sprintf("vda has %q sectors, want %s", got, want))
-			}
-			if r.value("vdb-ro") != "1" {
-				p = append(p, fmt.Sprintf("vdb read-only flag %q, want 1", r.value("vdb-ro")))
-			}
-			p = append(p, diskProblems(r, res.After)...)
-			if c.vtd {
-				log := strings.Join(r.dmesg, "\n")
-				if strings.Contains(log, "DMAR: [DMA") {
-					p = append(p, "DMA faults:\n"+log)
-				}
-				p = append(p, checkDiskEvents(filepath.Join(res.L1.Work, fmt.Sprintf("events-%d.jsonl", i)))...)
-			}
-			if len(p) > 0 {
-				t.Errorf("%s\n%s", strings.Join(p, "\n"), res.Tail(40))
-			}
-		})
+		names[i] = c.name
 	}
+	checkGuests(t, h, names, guests, func(i int, res *testhost.Result, r guestReport) []string {
+		c := cases[i]
+		var p []string
+		if got, want := r.value("vda-size"), fmt.Sprint(blkImageSize/512); got != want {
+			p = append(p, fmt.Sprintf("vda has %q sectors, want %s", got, want))
+		}
+		if r.value("vdb-ro") != "1" {
+			p = append(p, fmt.Sprintf("vdb read-only flag %q, want 1", r.value("vdb-ro")))
+		}
+		p = append(p, diskProblems(r, res.After)...)
+		if c.vtd {
+			log := strings.Join(r.dmesg, "\n")
+			if strings.Contains(log, "DMAR: [DMA") {
+				p = append(p, "DMA faults:\n"+log)
+			}
+			p = append(p, checkDiskEvents(filepath.Join(res.L1.Work, fmt.Sprintf("events-%d.jsonl", i)))...)
+		}
+		return p
+	})
 }
 
 // exitProblems reports a VMM that did not exit 0 after the guest's

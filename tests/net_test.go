@@ -75,33 +75,22 @@ ip link set %[1]s up
 			Marker: "GOVMM-NET-INIT", ExitMarker: "@poweroff", Timeout: 5 * time.Minute,
 		})
 	}
-	results, err := h.RunSeq(t.Context(), testhost.L1Options{}, guests...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, k := range kernels {
-		t.Run(k, func(t *testing.T) {
-			res := results[i]
-			t.Log(res.Summary())
-			p := exitProblems(res)
-			r := parseGuestReport(res.Serial)
-			if want := fmt.Sprintf("52:54:00:12:34:5%d", i); r.value("mac") != want {
-				p = append(p, fmt.Sprintf("eth0 MAC %q, want %s", r.value("mac"), want))
-			}
-			if r.value("ping-rc") != "0" {
-				p = append(p, fmt.Sprintf("ping of %s failed (rc %q)", netHostAddr, r.value("ping-rc")))
-			}
-			b, err := os.ReadFile(filepath.Join(res.L1.Work, fmt.Sprintf("net-%d.bin", i)))
-			if err != nil {
-				p = append(p, err.Error())
-			}
-			sum := sha256.Sum256(b)
-			if got, want := hex.EncodeToString(sum[:]), r.value("sha"); len(b) != 2<<20 || got != want {
-				p = append(p, fmt.Sprintf("the host received %d bytes with sha256 %s; the guest sent 2 MiB with %s (nc rc %q)", len(b), got, want, r.value("nc-rc")))
-			}
-			if len(p) > 0 {
-				t.Errorf("%s\nsetup: %s\nafter: %s\n%s", strings.Join(p, "\n"), res.SetupLog, res.After, res.Tail(30))
-			}
-		})
-	}
+	checkGuests(t, h, kernels, guests, func(i int, res *testhost.Result, r guestReport) []string {
+		var p []string
+		if want := fmt.Sprintf("52:54:00:12:34:5%d", i); r.value("mac") != want {
+			p = append(p, fmt.Sprintf("eth0 MAC %q, want %s", r.value("mac"), want))
+		}
+		if r.value("ping-rc") != "0" {
+			p = append(p, fmt.Sprintf("ping of %s failed (rc %q)", netHostAddr, r.value("ping-rc")))
+		}
+		b, err := os.ReadFile(filepath.Join(res.L1.Work, fmt.Sprintf("net-%d.bin", i)))
+		if err != nil {
+			p = append(p, err.Error())
+		}
+		sum := sha256.Sum256(b)
+		if got, want := hex.EncodeToString(sum[:]), r.value("sha"); len(b) != 2<<20 || got != want {
+			p = append(p, fmt.Sprintf("the host received %d bytes with sha256 %s; the guest sent 2 MiB with %s (nc rc %q)", len(b), got, want, r.value("nc-rc")))
+		}
+		return p
+	})
 }

@@ -48,29 +48,23 @@ func TestVirtioIOMMU(t *testing.T) {
 			Marker: "GOVMM-BLK-INIT", ExitMarker: "@poweroff", Timeout: 6 * time.Minute,
 		})
 	}
-	results, err := h.RunSeq(t.Context(), testhost.L1Options{}, guests...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	names := make([]string, len(cases))
 	for i, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			res := results[i]
-			t.Log(res.Summary())
-			p := exitProblems(res)
-			r := parseGuestReport(res.Serial)
-			groups := strings.Join(r.values["group"], "\n")
-			for _, dev := range []string{"0000:00:03.0", "0000:00:04.0"} {
-				if !strings.Contains(groups, dev) {
-					p = append(p, fmt.Sprintf("%s is in no IOMMU group; groups:\n%s", dev, groups))
-				}
-			}
-			p = append(p, diskProblems(r, res.After)...)
-			if c.events {
-				p = append(p, checkDiskEvents(filepath.Join(res.L1.Work, fmt.Sprintf("vevents-%d.jsonl", i)))...)
-			}
-			if len(p) > 0 {
-				t.Errorf("%s\n%s", strings.Join(p, "\n"), res.Tail(40))
-			}
-		})
+		names[i] = c.name
 	}
+	checkGuests(t, h, names, guests, func(i int, res *testhost.Result, r guestReport) []string {
+		c := cases[i]
+		var p []string
+		groups := strings.Join(r.values["group"], "\n")
+		for _, dev := range []string{"0000:00:03.0", "0000:00:04.0"} {
+			if !strings.Contains(groups, dev) {
+				p = append(p, fmt.Sprintf("%s is in no IOMMU group; groups:\n%s", dev, groups))
+			}
+		}
+		p = append(p, diskProblems(r, res.After)...)
+		if c.events {
+			p = append(p, checkDiskEvents(filepath.Join(res.L1.Work, fmt.Sprintf("vevents-%d.jsonl", i)))...)
+		}
+		return p
+	})
 }

@@ -85,55 +85,49 @@ func TestVTD(t *testing.T) {
 			Timeout:    5 * time.Minute,
 		})
 	}
-	results, err := h.RunSeq(t.Context(), testhost.L1Options{}, guests...)
-	if err != nil {
-		t.Fatal(err)
-	}
+	names := make([]string, len(cases))
 	for i, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			res := results[i]
-			t.Log(res.Summary())
-			p := exitProblems(res)
-			r := parseGuestReport(res.Serial)
-			log := strings.Join(r.dmesg, "\n")
-			for _, want := range []string{"DMAR: Intel(R) Virtualization Technology for Directed I/O", "Using Queued invalidation"} {
-				if !strings.Contains(log, want) {
-					p = append(p, fmt.Sprintf("kernel log lacks %q", want))
-				}
-			}
-			if strings.Contains(log, "DMAR: [DMA") {
-				p = append(p, "DMA faults while booting:\n"+log)
-			}
-			if len(r.values["pci"]) < 2 {
-				p = append(p, fmt.Sprintf("PCI devices %q, want the host bridge and edu", r.values["pci"]))
-			}
-			for _, d := range r.values["pci"] {
-				if strings.HasSuffix(d, "group=") {
-					p = append(p, "not in an IOMMU group: "+d)
-				}
-			}
-			faults := strings.Join(section(res.Serial, "fault"), "\n")
-			if c.fault {
-				if r.value("edu-error") != "0x00000001" {
-					p = append(p, fmt.Sprintf("edu DMA error register %q, want 0x00000001 (faulted)", r.value("edu-error")))
-				}
-				if !dmaFault.MatchString(faults) {
-					p = append(p, fmt.Sprintf("no DMAR read fault for 00:03.0 at 0x12345000 with reason 6; fault lines:\n%s", faults))
-				}
-			} else {
-				if r.value("edu-error") != "0x00000000" {
-					p = append(p, fmt.Sprintf("edu DMA error register %q, want 0x00000000 (pass-through)", r.value("edu-error")))
-				}
-				if faults != "" {
-					p = append(p, "unexpected DMA faults:\n"+faults)
-				}
-			}
-			p = append(p, checkEvents(filepath.Join(res.L1.Work, fmt.Sprintf("events-%d.jsonl", i)))...)
-			if len(p) > 0 {
-				t.Errorf("%s\n%s", strings.Join(p, "\n"), res.Tail(40))
-			}
-		})
+		names[i] = c.name
 	}
+	checkGuests(t, h, names, guests, func(i int, res *testhost.Result, r guestReport) []string {
+		c := cases[i]
+		var p []string
+		log := strings.Join(r.dmesg, "\n")
+		for _, want := range []string{"DMAR: Intel(R) Virtualization Technology for Directed I/O", "Using Queued invalidation"} {
+			if !strings.Contains(log, want) {
+				p = append(p, fmt.Sprintf("kernel log lacks %q", want))
+			}
+		}
+		if strings.Contains(log, "DMAR: [DMA") {
+			p = append(p, "DMA faults while booting:\n"+log)
+		}
+		if len(r.values["pci"]) < 2 {
+			p = append(p, fmt.Sprintf("PCI devices %q, want the host bridge and edu", r.values["pci"]))
+		}
+		for _, d := range r.values["pci"] {
+			if strings.HasSuffix(d, "group=") {
+				p = append(p, "not in an IOMMU group: "+d)
+			}
+		}
+		faults := strings.Join(section(res.Serial, "fault"), "\n")
+		if c.fault {
+			if r.value("edu-error") != "0x00000001" {
+				p = append(p, fmt.Sprintf("edu DMA error register %q, want 0x00000001 (faulted)", r.value("edu-error")))
+			}
+			if !dmaFault.MatchString(faults) {
+				p = append(p, fmt.Sprintf("no DMAR read fault for 00:03.0 at 0x12345000 with reason 6; fault lines:\n%s", faults))
+			}
+		} else {
+			if r.value("edu-error") != "0x00000000" {
+				p = append(p, fmt.Sprintf("edu DMA error register %q, want 0x00000000 (pass-through)", r.value("edu-error")))
+			}
+			if faults != "" {
+				p = append(p, "unexpected DMA faults:\n"+faults)
+			}
+		}
+		p = append(p, checkEvents(filepath.Join(res.L1.Work, fmt.Sprintf("events-%d.jsonl", i)))...)
+		return p
+	})
 }
 
 // checkEvents reads a --iommu-events file and checks that it parses, and
